@@ -1,0 +1,57 @@
+"""Adam (Kingma & Ba, 2015) as Keras implements it (SPEC: lr 1e-5, beta1 0.5,
+beta2 0.999, epsilon 1e-7), one state per network, updating in place:
+
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g^2
+    lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)        (bias correction)
+    theta = theta - lr_t * m / (sqrt(v) + epsilon)
+
+Keras' epsilon is the "epsilon hat" of the paper: it is added after the bias
+correction has been folded into the step size.
+"""
+import numpy as np
+
+from .backend import get_array_module, to_device
+
+
+class Adam:
+    def __init__(self, net, lr=1e-5, beta1=0.5, beta2=0.999, eps=1e-7):
+        self.lr, self.beta1, self.beta2, self.eps = float(lr), float(beta1), float(beta2), float(eps)
+        self.params = net.named_params()
+        self.grads = net.named_grads()
+        self.m = {k: p * 0 for k, p in self.params.items()}
+        self.v = {k: p * 0 for k, p in self.params.items()}
+        self.t = 0
+
+    def step(self):
+        """Apply one update from the accumulated gradients."""
+        self.t += 1
+        b1, b2 = self.beta1, self.beta2
+        lr_t = self.lr * (1.0 - b2 ** self.t) ** 0.5 / (1.0 - b1 ** self.t)
+        for k, p in self.params.items():
+            xp = get_array_module(p)
+            g, m, v = self.grads[k], self.m[k], self.v[k]
+            m *= b1
+            m += (1.0 - b1) * g
+            v *= b2
+            v += (1.0 - b2) * (g * g)
+            p -= lr_t * m / (xp.sqrt(v) + self.eps)
+
+    def state_dict(self):
+        state = {"t": np.array(self.t)}
+        state.update({f"m.{k}": v for k, v in self.m.items()})
+        state.update({f"v.{k}": v for k, v in self.v.items()})
+        return state
+
+    def load_state_dict(self, state):
+        expected = {"t"} | {f"m.{k}" for k in self.m} | {f"v.{k}" for k in self.v}
+        if set(state) != expected:
+            raise ValueError("Adam state does not match the network's parameters: "
+                             f"missing {sorted(expected - set(state))}, unexpected {sorted(set(state) - expected)}")
+        self.t = int(state["t"])
+        for k in self.m:
+            for moments, prefix in ((self.m, "m."), (self.v, "v.")):
+                if tuple(state[prefix + k].shape) != tuple(moments[k].shape):
+                    raise ValueError(f"Adam state {prefix + k}: expected shape {tuple(moments[k].shape)}, "
+                                     f"got {tuple(state[prefix + k].shape)}")
+                moments[k][...] = to_device(state[prefix + k], get_array_module(moments[k]))

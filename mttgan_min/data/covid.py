@@ -1,0 +1,79 @@
+"""Loader for the covid-chestxray-dataset (Cohen et al.; SPEC "Data").
+
+Layout: a folder with metadata.csv and images/. Kept rows: ``finding`` contains "COVID-19" (so
+"COVID-19, ARDS" counts), ``modality`` is "X-ray", ``view`` is PA, AP or AP Supine (never lateral L).
+``patientid`` is the patient key. An image file named by two kept rows is counted once, under the first
+row's patient (file order of metadata.csv, so deterministic); the later row is listed as skipped.
+A kept row whose image file is missing is listed as skipped too.
+"""
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from .cache import load_images
+from .dataset import DataError, Dataset
+
+VIEWS = ("PA", "AP", "AP Supine")
+COLUMNS = ("patientid", "finding", "view", "modality", "filename")
+LAYOUT = "a folder (or its parent holding covid-chestxray-dataset/) with metadata.csv and images/"
+
+
+def resolve_covid_dir(path):
+    """The dataset folder, given it or its parent. Raises DataError naming the expected layout."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise DataError(f"--covid-dir {path} is not a folder; expected {LAYOUT}.")
+    for cand in (path, path / "covid-chestxray-dataset"):
+        if (cand / "metadata.csv").is_file() and (cand / "images").is_dir():
+            return cand
+    raise DataError(f"--covid-dir {path} has the wrong layout; expected {LAYOUT}.")
+
+
+def read_metadata(root):
+    """Rows of metadata.csv as dicts. Raises DataError if a needed column is missing."""
+    with open(root / "metadata.csv", newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataError(f"{root / 'metadata.csv'} lacks the column(s) {', '.join(missing)}; "
+                            f"expected the covid-chestxray-dataset header with {', '.join(COLUMNS)}.")
+        return list(reader)
+
+
+def select_rows(rows):
+    """Apply the SPEC rule. Returns (kept [(relpath, patient, view)], skipped [(file, reason)], stats)."""
+    kept, skipped, first = [], [], {}
+    n_rule = 0
+    for r in rows:
+        if "COVID-19" not in r["finding"] or r["modality"].strip() != "X-ray" or r["view"].strip() not in VIEWS:
+            continue
+        n_rule += 1
+        rel = f"{(r.get('folder') or 'images').strip()}/{r['filename'].strip()}"
+        patient = r["patientid"].strip()
+        if rel in first:
+            skipped.append((rel, f"second metadata row for this file (patient {patient}); "
+                                 f"counted once under patient {first[rel]}"))
+            continue
+        first[rel] = patient
+        kept.append((rel, patient, r["view"].strip()))
+    return kept, skipped, {"rows": len(rows), "rows_matching": n_rule}
+
+
+def load_covid(covid_dir, size, cache_dir=None, progress=True):
+    """Load the COVID-19 frontal X-rays.
+
+    Returns a Dataset: images float32 (N, S, S, 1) in [0, 1], labels "covid", patients (patientid),
+    files "images/<filename>", meta["view"], skipped rows/files with reasons.
+    """
+    root = resolve_covid_dir(covid_dir)
+    kept, skipped, _ = select_rows(read_metadata(root))
+    present = [k for k in kept if (root / k[0]).is_file()]
+    skipped += [(k[0], "named in metadata.csv but the image file is missing") for k in kept
+                if not (root / k[0]).is_file()]
+    dec = load_images(root, [k[0] for k in present], size, cache_dir, progress, desc="COVID images")
+    good = [k for k, ok in zip(present, dec.ok) if ok]
+    col = lambda i: np.array([k[i] for k in good], dtype=str)
+    images = (dec.images.astype(np.float32) / np.float32(255.0))[..., None]
+    return Dataset(images, np.full(len(good), "covid"), col(1), col(0), skipped + dec.skipped,
+                   {"view": col(2)})

@@ -1,0 +1,13 @@
+"""Hand-written layers with explicit forward and backward passes (NHWC)."""
+from .activations import LeakyReLU, ReLU, Sigmoid
+from .base import Layer
+from .batchnorm import BatchNorm2D
+from .containers import Residual, Sequential
+from .conv import Conv2D, Conv2DTranspose
+from .dense import Dense
+from .dropout import Dropout
+from .pooling import MaxPool2D
+from .reshape import Flatten, Reshape
+
+__all__ = ["Layer", "Dense", "Conv2D", "Conv2DTranspose", "BatchNorm2D", "LeakyReLU", "ReLU",
+           "Sigmoid", "Dropout", "MaxPool2D", "Flatten", "Reshape", "Residual", "Sequential"]

@@ -1,0 +1,66 @@
+"""Element-wise activations: LeakyReLU (alpha 0.2 in the paper), ReLU, Sigmoid."""
+from ..backend import get_array_module
+from .base import Layer
+
+
+def leaky_relu_forward(x, alpha=0.2):
+    """out = x if x > 0 else alpha * x."""
+    xp = get_array_module(x)
+    return xp.where(x > 0, x, x * alpha), (x, alpha)
+
+
+def leaky_relu_backward(dout, cache):
+    x, alpha = cache
+    xp = get_array_module(dout)
+    return xp.where(x > 0, dout, dout * alpha)
+
+
+def relu_forward(x):
+    return leaky_relu_forward(x, 0.0)
+
+
+def relu_backward(dout, cache):
+    return leaky_relu_backward(dout, cache)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), written with tanh so it never overflows."""
+    xp = get_array_module(x)
+    return 0.5 * (xp.tanh(0.5 * x) + 1.0)
+
+
+def sigmoid_forward(x):
+    out = sigmoid(x)
+    return out, out
+
+
+def sigmoid_backward(dout, cache):
+    out = cache
+    return dout * out * (1.0 - out)
+
+
+class LeakyReLU(Layer):
+    def __init__(self, alpha=0.2):
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def forward(self, x):
+        out, self.cache = leaky_relu_forward(x, self.alpha)
+        return out
+
+    def backward(self, dout):
+        return leaky_relu_backward(dout, self.cache)
+
+
+class ReLU(LeakyReLU):
+    def __init__(self):
+        super().__init__(alpha=0.0)
+
+
+class Sigmoid(Layer):
+    def forward(self, x):
+        out, self.cache = sigmoid_forward(x)
+        return out
+
+    def backward(self, dout):
+        return sigmoid_backward(dout, self.cache)

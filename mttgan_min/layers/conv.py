@@ -1,0 +1,251 @@
+"""2-D convolution and transposed convolution, NHWC, lowered to matrix multiplies.
+
+Layout: x (N, H, W, C), weights (KH, KW, C_in, C_out) as in Keras. With
+channels last a convolution is ONE matrix multiply with no transposes:
+
+    patches (N*OH*OW, KH*KW*C_in)  @  weights (KH*KW*C_in, C_out)
+
+``im2col`` builds the patch matrix with a loop over the KH*KW kernel offsets,
+copying one strided slice of the padded input each time; ``col2im`` adds the
+slices back with ``+=``. (In PyTorch's NCHW a weight is (C_out, C_in, KH, KW);
+ours is its ``transpose(2, 3, 1, 0)``.)
+
+Three primitives do all the work, and the transposed convolution is their
+adjoint (Sec. IV-A, Fig. 5 "deconvolution"):
+
+    conv forward     y  = conv(x, w)             conv_transpose backward dx
+    conv input grad  dx = conv_input_grad(dy, w)  conv_transpose forward
+    conv weight grad dw = conv_weight_grad(x, dy) (arguments swapped for the transpose)
+
+Memory: a 4x4 kernel makes the patch matrix 16 times its input. Backward keeps
+only the layer's input (not its patches) and rebuilds the patches; the batch
+is processed in chunks whose patch matrix stays under ``COL_BYTES``.
+"""
+import numpy as np
+
+from ..backend import get_array_module
+from .base import Layer
+from ..init import glorot_uniform
+
+COL_BYTES = 512 * 2**20  # largest patch matrix built at once (bytes)
+
+
+def conv_geometry(H, W, KH, KW, stride, padding):
+    """Output size and padding of a convolution, TensorFlow/Keras rules.
+
+    'valid': no padding, OH = (H - KH) // stride + 1.
+    'same' : OH = ceil(H / stride); total padding max((OH-1)*stride + KH - H, 0),
+             split as total // 2 before and the rest after, so an even kernel pads
+             one more row after than before (4x4 stride 1: 1 before, 2 after).
+    Returns (OH, OW, ((top, bottom), (left, right))).
+    """
+    if padding == "valid":
+        OH, OW = (H - KH) // stride + 1, (W - KW) // stride + 1
+        pads = ((0, 0), (0, 0))
+    elif padding == "same":
+        OH, OW = -(-H // stride), -(-W // stride)
+        ph = max((OH - 1) * stride + KH - H, 0)
+        pw = max((OW - 1) * stride + KW - W, 0)
+        pads = ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2))
+    else:
+        raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+    if OH < 1 or OW < 1:
+        raise ValueError(f"a {KH}x{KW} kernel does not fit a {H}x{W} input with padding {padding!r}")
+    return OH, OW, pads
+
+
+def _pad(x, pads):
+    xp = get_array_module(x)
+    if pads == ((0, 0), (0, 0)):
+        return x
+    return xp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+
+
+def _unpad(x_pad, pads, H, W):
+    (top, _), (left, _) = pads
+    return x_pad[:, top:top + H, left:left + W, :]
+
+
+def im2col(x_pad, KH, KW, stride, OH, OW):
+    """Patches of a padded input: (N, Hp, Wp, C) -> (N, OH, OW, KH, KW, C).
+
+    One strided slice per kernel offset (i, j): patch[n, oh, ow, i, j, c] =
+    x_pad[n, oh*stride + i, ow*stride + j, c].
+    """
+    xp = get_array_module(x_pad)
+    N, _, _, C = x_pad.shape
+    col = xp.empty((N, OH, OW, KH, KW, C), dtype=x_pad.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            col[:, :, :, i, j, :] = x_pad[:, i:i + stride * OH:stride, j:j + stride * OW:stride, :]
+    return col
+
+
+def col2im(col, x_pad_shape, stride):
+    """Adjoint of im2col: add each offset's slice back, (N,OH,OW,KH,KW,C) -> x_pad_shape."""
+    xp = get_array_module(col)
+    N, OH, OW, KH, KW, C = col.shape
+    x_pad = xp.zeros(x_pad_shape, dtype=col.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            x_pad[:, i:i + stride * OH:stride, j:j + stride * OW:stride, :] += col[:, :, :, i, j, :]
+    return x_pad
+
+
+def _chunks(N, bytes_per_sample):
+    """Batch slices whose patch matrices stay under COL_BYTES (one slice when small)."""
+    step = max(1, min(N, COL_BYTES // max(bytes_per_sample, 1)))
+    return [slice(s, min(s + step, N)) for s in range(0, N, step)]
+
+
+def conv(x, w, stride, padding):
+    """y = conv(x, w) without bias: (N, H, W, C_in) -> (N, OH, OW, C_out)."""
+    xp = get_array_module(x)
+    N, H, W, C = x.shape
+    KH, KW, _, F = w.shape
+    OH, OW, pads = conv_geometry(H, W, KH, KW, stride, padding)
+    x_pad = _pad(x, pads)
+    w_mat = w.reshape(KH * KW * C, F)
+    y = xp.empty((N, OH, OW, F), dtype=x.dtype)
+    for s in _chunks(N, OH * OW * KH * KW * C * x.itemsize):
+        col = im2col(x_pad[s], KH, KW, stride, OH, OW)
+        y[s] = (col.reshape(-1, KH * KW * C) @ w_mat).reshape(-1, OH, OW, F)
+    return y
+
+
+def conv_input_grad(dy, w, x_shape, stride, padding):
+    """dx of y = conv(x, w): (N, OH, OW, C_out) -> x_shape = (N, H, W, C_in)."""
+    xp = get_array_module(dy)
+    N, H, W, C = x_shape
+    KH, KW, _, F = w.shape
+    OH, OW, pads = conv_geometry(H, W, KH, KW, stride, padding)
+    Hp, Wp = H + sum(pads[0]), W + sum(pads[1])
+    w_mat_t = w.reshape(KH * KW * C, F).T
+    dx_pad = xp.empty((N, Hp, Wp, C), dtype=dy.dtype)
+    for s in _chunks(N, OH * OW * KH * KW * C * dy.itemsize):
+        dcol = (dy[s].reshape(-1, F) @ w_mat_t).reshape(-1, OH, OW, KH, KW, C)
+        dx_pad[s] = col2im(dcol, (dcol.shape[0], Hp, Wp, C), stride)
+    return _unpad(dx_pad, pads, H, W)
+
+
+def conv_weight_grad(x, dy, w_shape, stride, padding):
+    """dw of y = conv(x, w): sum over the batch of patches^T @ dy -> w_shape."""
+    xp = get_array_module(x)
+    N, H, W, C = x.shape
+    KH, KW, _, F = w_shape
+    OH, OW, pads = conv_geometry(H, W, KH, KW, stride, padding)
+    x_pad = _pad(x, pads)
+    dw = xp.zeros((KH * KW * C, F), dtype=x.dtype)
+    for s in _chunks(N, OH * OW * KH * KW * C * x.itemsize):
+        col = im2col(x_pad[s], KH, KW, stride, OH, OW)
+        dw += col.reshape(-1, KH * KW * C).T @ dy[s].reshape(-1, F)
+    return dw.reshape(w_shape)
+
+
+# --- Conv2D ---------------------------------------------------------------
+
+def conv2d_forward(x, w, b, stride=1, padding="same"):
+    """x (N, H, W, C_in), w (KH, KW, C_in, C_out), b (C_out,) -> out (N, OH, OW, C_out)."""
+    out = conv(x, w, stride, padding) + b
+    return out, (x, w, stride, padding)
+
+
+def conv2d_backward(dout, cache, param_grads=True):
+    """-> dx (N, H, W, C_in), dw (KH, KW, C_in, C_out), db (C_out,); dw, db None if not param_grads."""
+    x, w, stride, padding = cache
+    dx = conv_input_grad(dout, w, x.shape, stride, padding)
+    if not param_grads:
+        return dx, None, None
+    dw = conv_weight_grad(x, dout, w.shape, stride, padding)
+    return dx, dw, dout.sum(axis=(0, 1, 2))
+
+
+# --- Conv2DTranspose: the adjoint of Conv2D --------------------------------
+
+def transpose_output_size(H, K, stride, padding):
+    """Spatial size produced by a transposed convolution (Keras rules)."""
+    return H * stride if padding == "same" else (H - 1) * stride + K
+
+
+def conv2d_transpose_forward(x, w, b, stride=2, padding="same"):
+    """x (N, H, W, C_in), w (KH, KW, C_out, C_in) [Keras layout], b (C_out,).
+
+    Output (N, H*stride, W*stride, C_out) for 'same'. It is the input-gradient
+    of the convolution with the same w that maps the output back onto x.
+    """
+    N, H, W, _ = x.shape
+    KH, KW, F, _ = w.shape
+    out_shape = (N, transpose_output_size(H, KH, stride, padding),
+                 transpose_output_size(W, KW, stride, padding), F)
+    out = conv_input_grad(x, w, out_shape, stride, padding) + b
+    return out, (x, w, stride, padding)
+
+
+def conv2d_transpose_backward(dout, cache, param_grads=True):
+    """-> dx (N, H, W, C_in), dw (KH, KW, C_out, C_in), db (C_out,)."""
+    x, w, stride, padding = cache
+    dx = conv(dout, w, stride, padding)
+    if not param_grads:
+        return dx, None, None
+    dw = conv_weight_grad(dout, x, w.shape, stride, padding)
+    return dx, dw, dout.sum(axis=(0, 1, 2))
+
+
+class _ConvBase(Layer):
+    def __init__(self, w_shape, filters, stride, padding, rng, dtype):
+        super().__init__()
+        KH, KW, a, b = w_shape
+        self.stride, self.padding = stride, padding
+        self.params = {"w": glorot_uniform(rng, w_shape, KH * KW * a, KH * KW * b, dtype),
+                       "b": np.zeros(filters, dtype)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    def _accumulate(self, dw, db):
+        if dw is not None:
+            self.grads["w"] += dw
+            self.grads["b"] += db
+
+
+class Conv2D(_ConvBase):
+    """Keras Conv2D(filters, kernel_size, strides, padding) on NHWC input."""
+
+    def __init__(self, in_channels, filters, kernel_size, stride=1, padding="same", rng=None, dtype=np.float32):
+        super().__init__((kernel_size, kernel_size, in_channels, filters), filters, stride, padding, rng, dtype)
+
+    def forward(self, x):
+        out, self.cache = conv2d_forward(x, self.params["w"], self.params["b"], self.stride, self.padding)
+        return out
+
+    def backward(self, dout):
+        dx, dw, db = conv2d_backward(dout, self.cache, self.trainable)
+        self._accumulate(dw, db)
+        return dx
+
+    def output_shape(self, input_shape):
+        H, W, _ = input_shape
+        KH, KW, _, F = self.params["w"].shape
+        OH, OW, _ = conv_geometry(H, W, KH, KW, self.stride, self.padding)
+        return (OH, OW, F)
+
+
+class Conv2DTranspose(_ConvBase):
+    """Keras Conv2DTranspose(filters, kernel_size, strides, padding): the adjoint of Conv2D."""
+
+    def __init__(self, in_channels, filters, kernel_size, stride=2, padding="same", rng=None, dtype=np.float32):
+        super().__init__((kernel_size, kernel_size, filters, in_channels), filters, stride, padding, rng, dtype)
+
+    def forward(self, x):
+        out, self.cache = conv2d_transpose_forward(x, self.params["w"], self.params["b"],
+                                                   self.stride, self.padding)
+        return out
+
+    def backward(self, dout):
+        dx, dw, db = conv2d_transpose_backward(dout, self.cache, self.trainable)
+        self._accumulate(dw, db)
+        return dx
+
+    def output_shape(self, input_shape):
+        H, W, _ = input_shape
+        KH, KW, F, _ = self.params["w"].shape
+        return (transpose_output_size(H, KH, self.stride, self.padding),
+                transpose_output_size(W, KW, self.stride, self.padding), F)

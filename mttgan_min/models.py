@@ -1,0 +1,156 @@
+"""The paper's generator (Fig. 5) and discriminator (Fig. 4), at three sizes.
+
+Presets change only sizes, never the structure (SPEC "Scale and presets"):
+
+    preset  image    G width  D widths        G start
+    paper   128x128  128      64, 128, 256    16x16
+    small   64x64    64       32, 64, 128     8x8
+    tiny    32x32    32       16, 32, 64      4x4
+
+``python -m mttgan_min.models --preset paper`` prints a Keras-style summary.
+"""
+import argparse
+from dataclasses import dataclass
+
+import numpy as np
+
+from .layers import (BatchNorm2D, Conv2D, Conv2DTranspose, Dense, Dropout, Flatten, LeakyReLU,
+                     Reshape, Residual, Sequential, Sigmoid)
+from .layers.activations import sigmoid
+
+ALPHA = 0.2  # LeakyReLU slope, Sec. IV-A
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    image_size: int
+    g_width: int
+    d_widths: tuple
+    g_start: int
+    latent_dim: int = 100
+
+
+PRESETS = {
+    "paper": Preset("paper", 128, 128, (64, 128, 256), 16),
+    "small": Preset("small", 64, 64, (32, 64, 128), 8),
+    "tiny": Preset("tiny", 32, 32, (16, 32, 64), 4),
+}
+
+
+def get_preset(preset):
+    """A Preset from its name (or the Preset itself)."""
+    if isinstance(preset, Preset):
+        return preset
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    return PRESETS[preset]
+
+
+def res_block(width, rng, dtype):
+    """ResBlock(x) = x + LeakyReLU(DeconvS1(LeakyReLU(BN(DeconvS1(x))))) (Fig. 5).
+
+    DeconvS1 is a 4x4 stride-1 'same' transposed convolution: Keras pads it
+    asymmetrically, 1 row/column before and 2 after.
+    """
+    return Residual(Sequential([
+        Conv2DTranspose(width, width, 4, stride=1, rng=rng, dtype=dtype),
+        BatchNorm2D(width, momentum=0.8, eps=1e-3, dtype=dtype),
+        LeakyReLU(ALPHA),
+        Conv2DTranspose(width, width, 4, stride=1, rng=rng, dtype=dtype),
+        LeakyReLU(ALPHA),
+    ], name="res_block"))
+
+
+def build_generator(preset="paper", rng=None, dtype=np.float32):
+    """G (Fig. 5): z (N, 100) -> images (N, S, S, 1) in [0, 1].
+
+    Dense -> LeakyReLU -> reshape (s0, s0, w); three times an upsampling
+    4x4 stride-2 transposed convolution, LeakyReLU and two ResBlocks; a 3x3
+    convolution to one channel and a sigmoid. ``rng``: NumPy Generator for the
+    Glorot-uniform initialisation (drawn on the host; use ``.to(xp)`` to move).
+    """
+    p = get_preset(preset)
+    rng = np.random.default_rng(0) if rng is None else rng
+    w, s0 = p.g_width, p.g_start
+    layers = [Dense(p.latent_dim, s0 * s0 * w, rng=rng, dtype=dtype), LeakyReLU(ALPHA), Reshape((s0, s0, w))]
+    for _ in range(3):
+        layers += [Conv2DTranspose(w, w, 4, stride=2, rng=rng, dtype=dtype), LeakyReLU(ALPHA),
+                   res_block(w, rng, dtype), res_block(w, rng, dtype)]
+    layers += [Conv2D(w, 1, 3, rng=rng, dtype=dtype), Sigmoid()]
+    return Sequential(layers, name="generator", input_shape=(p.latent_dim,))
+
+
+def build_discriminator(preset="paper", rng=None, dtype=np.float32, dropout_rng=None):
+    """D (Fig. 4): images (N, S, S, 1) -> logits (N, 1).
+
+    Nine 3x3 'same' convolutions (strides 2 at layers 1, 4, 7), LeakyReLU after
+    each, Dropout(0.4) after layers 3, 6, 9, Flatten, Dense(1). The paper's
+    sigmoid output is fused into the loss (see ``losses``); ``d_probability``
+    applies it. ``dropout_rng`` (a device generator) can also be set later with
+    ``net.set_rng``.
+    """
+    p = get_preset(preset)
+    rng = np.random.default_rng(0) if rng is None else rng
+    layers, c_in, size = [], 1, p.image_size
+    for block, width in enumerate(p.d_widths):
+        for k in range(3):
+            stride = 2 if k == 0 else 1
+            layers += [Conv2D(c_in, width, 3, stride=stride, rng=rng, dtype=dtype), LeakyReLU(ALPHA)]
+            c_in, size = width, -(-size // stride)
+        layers.append(Dropout(0.4, rng=dropout_rng))
+    layers += [Flatten(), Dense(size * size * c_in, 1, rng=rng, dtype=dtype)]
+    return Sequential(layers, name="discriminator", input_shape=(p.image_size, p.image_size, 1))
+
+
+def d_probability(D, x):
+    """D's output layer: sigmoid of the logits, (N, 1) in [0, 1]."""
+    return sigmoid(D.forward(x))
+
+
+def summary(net):
+    """A Keras-style table: one row per layer, output shape and parameter count."""
+    rows, shape = [], net.input_shape
+
+    def visit(layer, name, shape, depth):
+        if layer.children() and not isinstance(layer, Residual):
+            for child_name, child in layer.children():
+                shape = visit(child, f"{name}{child_name}.", shape, depth)
+            return shape
+        if isinstance(layer, Residual):
+            rows.append(("  " * depth + f"{name}residual (x + f(x))", "", ""))
+            visit(layer.inner, f"{name}inner.", shape, depth + 1)
+            out = layer.output_shape(shape)
+            rows.append(("  " * depth + f"{name}add", str((None,) + out), "0"))
+            return out
+        out = layer.output_shape(shape)
+        n = sum(int(v.size) for v in layer.params.values())
+        rows.append(("  " * depth + f"{name}{layer.kind}", str((None,) + tuple(out)), f"{n:,}"))
+        return out
+
+    out = visit(net, "", shape, 0)
+    if net.name == "discriminator":
+        rows.append(("sigmoid (fused into the loss)", str((None,) + tuple(out)), "0"))
+    width = max(len(r[0]) for r in rows) + 2
+    lines = [f'Model: "{net.name}"', "-" * (width + 40),
+             f"{'Layer (type)':<{width}}{'Output Shape':<26}{'Param #':>12}", "=" * (width + 40)]
+    lines += [f"{a:<{width}}{b:<26}{c:>12}" for a, b, c in rows]
+    lines += ["=" * (width + 40), f"Trainable params: {net.num_params():,}",
+              f"Non-trainable params: {sum(int(v.size) for v in net.named_buffers().values()):,}"]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m mttgan_min.models",
+        description="Print a Keras-style summary of the paper's generator and discriminator.")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="paper",
+                        help="network size (default: paper, 128x128 images)")
+    args = parser.parse_args(argv)
+    print(summary(build_generator(args.preset)))
+    print()
+    print(summary(build_discriminator(args.preset)))
+
+
+if __name__ == "__main__":
+    main()

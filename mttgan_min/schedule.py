@@ -1,0 +1,191 @@
+"""The training schedule: stages, epochs and iterations of one run (SPEC "The three GANs compared").
+
+``run_schedule`` walks the stages of ``plan_stages`` from the position stored in a TrainState:
+
+    for each stage (pretrain -> finetune for transfer/mtt; train for the baseline):
+        for each epoch: remember the data generator's state, then for each iteration
+            real = next 16 soft-augmented crops; one ``gan_step.mtt_gan_step``; NaN check; metrics row
+        after each epoch: summary line, sample grid, checkpoint
+        after the stage: export (pretrained.npz, or generator.npz at the end), fresh Adam moments,
+                         EMA teachers for MTT-GAN fine-tuning
+
+SIGINT/SIGTERM set a flag (StopFlag); the loop finishes the iteration, writes the checkpoint and
+raises Stopped. A non-finite loss or weight raises NonFiniteError before anything is saved, so the
+checkpoint on disk is the last good one.
+"""
+import math
+import signal
+import sys
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from mttgan_min import backend, gan_step, rundir
+from mttgan_min.data import epoch_real_batches, iterations_per_epoch
+from mttgan_min.trainstate import save_networks
+
+BATCH = 32           # SPEC "Losses and optimisation": 16 real + 16 generated per D step
+PLOT_EVERY_S = 60.0  # redraw loss_curves.png at most this often during a stage (and at every stage end)
+
+
+class NonFiniteError(Exception):
+    """A loss or weight became NaN/inf; the message names the stage and iteration."""
+
+
+class Stopped(Exception):
+    """SIGINT/SIGTERM: a checkpoint was written; ``code`` is 128 + the signal number."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+def plan_stages(cfg):
+    """The schedule: a list of dicts (name, pool, factor, epochs, teachers)."""
+    finetune = dict(pool="covid", factor=cfg["covid_factor"], epochs=cfg["finetune_epochs"],
+                    teachers=cfg["mode"] == "mtt")
+    if cfg["mode"] == "baseline":
+        return [dict(finetune, name="train")]
+    stages = [] if cfg["pretrained"] else \
+        [dict(name="pretrain", pool="kaggle", factor=cfg["kaggle_factor"], epochs=cfg["pretrain_epochs"],
+              teachers=False)]
+    return stages + [dict(finetune, name="finetune")]
+
+
+def iterations_of(stage, n_images, cap):
+    """Iterations per epoch of a stage: (N * factor) // 32, capped by --max-iters-per-epoch (0 = no cap)."""
+    per_epoch = iterations_per_epoch(n_images, stage["factor"], BATCH)
+    return min(per_epoch, cap) if cap else per_epoch
+
+
+class StopFlag:
+    """While active, SIGINT/SIGTERM only set a flag; the loop checks it after every iteration."""
+
+    def __init__(self):
+        self.signum = None
+
+    def _handler(self, signum, frame):
+        if self.signum is None:
+            tqdm.write(f"\n{signal.Signals(signum).name}: finishing this iteration, then saving a checkpoint "
+                       "(further signals are ignored until then)", file=sys.stderr)
+        self.signum = signum
+
+    def __enter__(self):
+        self.old = {s: signal.signal(s, self._handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self.old.items():
+            signal.signal(s, h)
+
+
+def check_finite(state, metrics, where):
+    """Raise NonFiniteError when a loss or a student weight is NaN or infinite."""
+    for k, v in metrics.items():
+        if not math.isfinite(v):
+            raise NonFiniteError(f"{k} is {v} at {where}")
+    xp = state.xp
+    for name, net in (("G", state.G), ("D", state.D)):
+        total = sum(xp.sum(p, dtype=xp.float64) for p in net.named_params().values())
+        if not math.isfinite(float(total)):
+            bad = next(k for k, p in net.named_params().items() if not bool(xp.isfinite(p).all()))
+            raise NonFiniteError(f"weight {name} {bad} is not finite at {where}")
+
+
+def generate(G, z, xp, batch=64):
+    """Images (N, S, S, 1) NumPy from latents z (N, latent_dim), G in inference mode, in batches."""
+    was_training = G.layers[0].training
+    G.set_training(False)
+    out = [backend.to_numpy(G.forward(backend.to_device(z[i:i + batch], xp))) for i in range(0, len(z), batch)]
+    G.set_training(was_training)
+    return np.concatenate(out)
+
+
+def save_epoch_outputs(run, state, stage, epoch, plot):
+    """The fixed latent batch through the student G (and the teacher G), side by side; the loss curves."""
+    panels = [("student G", generate(state.G, state.fixed_z, state.xp))]
+    if state.teachers is not None:
+        panels.append(("teacher G (EMA)", generate(state.teachers[0].network, state.fixed_z, state.xp)))
+    rundir.save_sample_grid(run / "samples" / f"{stage['name']}_e{epoch:03d}.png", panels)
+    if plot:
+        rundir.plot_losses(run / "metrics.csv", run / "loss_curves.png")
+
+
+def run_schedule(cfg, run, state, pools, stop, log):
+    """Run the schedule from ``state``'s position to the end; saves checkpoints as it goes."""
+    stages = plan_stages(cfg)
+    ckpt = run / "checkpoint.npz"
+    last_plot = time.monotonic()
+    while state.stage < len(stages):
+        stage = stages[state.stage]
+        images = pools[stage["pool"]].images
+        per_epoch = iterations_of(stage, len(images), cfg["max_iters_per_epoch"])
+        bar = tqdm(total=stage["epochs"] * per_epoch, initial=state.epoch * per_epoch + state.iteration,
+                   desc=stage["name"], unit="it", disable=None, dynamic_ncols=True)
+        while state.epoch < stage["epochs"]:
+            if state.iteration == 0:
+                state.start_epoch_data()
+                state.reseed_device_noise()
+            else:  # resumed mid-epoch: replay this epoch's crops up to where it stopped
+                state.data_rng.bit_generator.state = state.epoch_data_state
+            batches = epoch_real_batches(images, stage["factor"], BATCH, state.data_rng)
+            for _ in range(state.iteration):
+                next(batches)
+            sums, count, t_epoch = dict.fromkeys(("d_loss", "g_loss", "d_real", "d_fake"), 0.0), 0, time.perf_counter()
+            while state.iteration < per_epoch:
+                real = backend.to_device(next(batches), state.xp)
+                t0 = time.perf_counter()
+                m = gan_step.mtt_gan_step(state.G, state.D, state.opt_G, state.opt_D, real, state.noise_rng,
+                                          latent=cfg["latent"], teachers=state.teachers,
+                                          ema_decay=cfg["ema_decay"] or 0.0)
+                seconds = time.perf_counter() - t0
+                it_stage = state.epoch * per_epoch + state.iteration + 1
+                check_finite(state, m, f"stage {stage['name']}, epoch {state.epoch + 1}, "
+                                       f"iteration {state.iteration + 1} (iteration {it_stage} of the stage)")
+                state.iteration += 1
+                log.append(stage["name"], state.epoch + 1, it_stage, m, seconds)
+                state.metrics_rows = log.rows
+                for k in sums:
+                    sums[k] += m[k]
+                count += 1
+                bar.set_postfix(d_loss=f"{m['d_loss']:.3f}", g_loss=f"{m['g_loss']:.3f}", refresh=False)
+                bar.update(1)
+                if stop.signum is not None:
+                    bar.close()
+                    state.save(ckpt)
+                    raise Stopped(128 + stop.signum)
+            state.epoch += 1
+            state.iteration = 0
+            elapsed = time.perf_counter() - t_epoch
+            bar.write(f"{stage['name']} epoch {state.epoch}/{stage['epochs']}: "
+                      + ", ".join(f"{k} {v / max(count, 1):.4f}" for k, v in sums.items())
+                      + f"  ({count} it in {elapsed:.1f} s, {count / max(elapsed, 1e-9):.2f} it/s)")
+            stage_done = state.epoch == stage["epochs"]
+            plot = stage_done or time.monotonic() - last_plot > PLOT_EVERY_S
+            save_epoch_outputs(run, state, stage, state.epoch, plot)
+            last_plot = time.monotonic() if plot else last_plot
+            if stage_done:
+                finish_stage(cfg, run, state, stages)  # moves state to the next stage
+            state.save(ckpt)
+            if stop.signum is not None:
+                bar.close()
+                raise Stopped(128 + stop.signum)
+            if stage_done:
+                break
+        bar.close()
+
+
+def finish_stage(cfg, run, state, stages):
+    """End of a stage: export its result, then set up the next stage (fresh Adam, teachers)."""
+    stage = stages[state.stage]
+    meta = {"preset": cfg["preset"], "seed": cfg["seed"], "latent": cfg["latent"], "mode": cfg["mode"]}
+    if stage["name"] == "pretrain":
+        save_networks(run / "pretrained.npz", {"G": state.G, "D": state.D}, dict(meta, stage="pretrain"))
+    state.stage += 1
+    if state.stage < len(stages):
+        state.begin_stage(stages[state.stage]["teachers"])
+    else:
+        which = "teacher" if state.teachers is not None else "student"
+        save_networks(run / "generator.npz", {"G": state.final_generator()}, dict(meta, generator=which))
+        state.epoch = state.iteration = 0

@@ -1,0 +1,152 @@
+"""Everything a training run holds in memory, and its round trip through a checkpoint.
+
+State = student G and D, their Adam optimisers, the EMA teachers (MTT-GAN
+fine-tuning only), the random generators and the position in the schedule.
+
+Randomness (CONTRACTS "No global state") comes from four generators spawned
+from the run's seed:
+
+- ``init``  : NumPy, the Glorot initialisation of G and D (used once);
+- ``data``  : NumPy, batch order and augmentation crops (``epoch_real_batches``);
+- ``noise`` : on the device, latents and dropout masks (``mtt_gan_step``);
+- ``fixed`` : NumPy, the fixed latent batch of the sample grids (used once).
+
+A NumPy generator's state (``bit_generator.state``) is saved in every
+checkpoint and restored on resume, so on the CPU an interrupted and resumed run
+ends with exactly the weights of an uninterrupted one. CuPy's XORWOW state
+cannot be saved, so on the GPU the noise generator is reseeded from the host
+``reseed`` generator at the start of every epoch and at every resume:
+resumed GPU runs are statistically, not bitwise, equivalent.
+"""
+import copy
+
+import numpy as np
+
+from mttgan_min import checkpoint
+from mttgan_min.adam import Adam
+from mttgan_min.backend import make_rng
+from mttgan_min.ema import EMATeacher
+from mttgan_min.gan_step import sample_latent
+from mttgan_min.models import build_discriminator, build_generator, get_preset
+
+N_FIXED = 36  # fixed latents for the per-epoch sample grid (6 x 6)
+
+
+def seed_sequences(seed):
+    """Independent child seeds for the run's generators (NumPy SeedSequence.spawn)."""
+    init_g, init_d, data, noise, fixed, reseed = np.random.SeedSequence(seed).spawn(6)
+    return dict(init_g=init_g, init_d=init_d, data=data, noise=noise, fixed=fixed, reseed=reseed)
+
+
+class TrainState:
+    """The in-memory run. ``stage``, ``epoch``, ``iteration`` count completed work:
+    ``epoch`` epochs of stage ``stage`` are done, plus ``iteration`` iterations of the next one.
+    """
+
+    def __init__(self, cfg, xp):
+        self.cfg, self.xp = cfg, xp
+        preset = get_preset(cfg["preset"])
+        seeds = seed_sequences(cfg["seed"])
+        # weights are drawn on the host, so the same seed gives the same network on every device
+        self.G = build_generator(preset, np.random.default_rng(seeds["init_g"])).to(xp)
+        self.D = build_discriminator(preset, np.random.default_rng(seeds["init_d"])).to(xp)
+        self.data_rng = np.random.default_rng(seeds["data"])
+        self.reseed_rng = np.random.default_rng(seeds["reseed"])
+        self.noise_rng = make_rng(xp, seeds["noise"].generate_state(1)[0]) if xp is not np \
+            else np.random.default_rng(seeds["noise"])
+        self.fixed_z = sample_latent(np.random.default_rng(seeds["fixed"]), N_FIXED,
+                                     preset.latent_dim, cfg["latent"], np.float32)
+        self.opt_G = self.opt_D = None
+        self.teachers = None
+        self.stage = self.epoch = self.iteration = 0
+        self.epoch_data_state = None  # data_rng state at the start of the current epoch
+        self.metrics_rows = 0
+
+    # --- schedule ---------------------------------------------------------
+    def begin_stage(self, with_teachers):
+        """Fresh Adam moments; teachers (if any) start as copies of the current students."""
+        lr = float(self.cfg["lr"])
+        self.opt_G, self.opt_D = Adam(self.G, lr=lr), Adam(self.D, lr=lr)
+        buffers = self.cfg["ema_buffers"]
+        self.teachers = (EMATeacher(self.G, buffers), EMATeacher(self.D, buffers)) if with_teachers else None
+        self.epoch = self.iteration = 0
+
+    def reseed_device_noise(self):
+        """GPU only: a new device generator seeded from the (saved) host generator."""
+        if self.xp is not np:
+            self.noise_rng = make_rng(self.xp, int(self.reseed_rng.integers(2**63)))
+
+    def start_epoch_data(self):
+        """Remember the data generator's state at an epoch start (resume replays the epoch from it)."""
+        self.epoch_data_state = copy.deepcopy(self.data_rng.bit_generator.state)
+
+    def final_generator(self):
+        """The generator used for samples and exports: the teacher G for MTT-GAN, else the student."""
+        return self.teachers[0].network if self.teachers is not None else self.G
+
+    # --- checkpoint round trip ----------------------------------------------
+    def groups(self):
+        """{group: {name: array}} of every array in the checkpoint."""
+        g = {"G": self.G.state_dict(), "D": self.D.state_dict(),
+             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+             "fixed": {"z": self.fixed_z}}
+        if self.teachers is not None:
+            g["G_teacher"] = self.teachers[0].network.state_dict()
+            g["D_teacher"] = self.teachers[1].network.state_dict()
+        return g
+
+    def meta(self):
+        return {"preset": self.cfg["preset"], "mode": self.cfg["mode"],
+                "stage": self.stage, "epoch": self.epoch, "iteration": self.iteration,
+                "metrics_rows": self.metrics_rows,
+                "rng": {"data": self.data_rng.bit_generator.state,
+                        "data_epoch_start": self.epoch_data_state,
+                        "reseed": self.reseed_rng.bit_generator.state,
+                        "noise": self.noise_rng.bit_generator.state if self.xp is np else None}}
+
+    def save(self, path):
+        checkpoint.save_checkpoint(path, self.groups(), self.meta())
+
+    def load(self, path, groups, meta, with_teachers):
+        """Restore from a loaded checkpoint (after ``begin_stage`` built matching objects)."""
+        checkpoint.check_preset(path, meta, self.cfg["preset"])
+        expected = {k: v for k, v in self.groups().items()}
+        if not with_teachers:
+            for k in ("G_teacher", "D_teacher"):
+                groups.pop(k, None)
+        checkpoint.check_groups(path, groups, expected)
+        try:
+            self.G.load_state_dict(groups["G"])
+            self.D.load_state_dict(groups["D"])
+            self.opt_G.load_state_dict(groups["opt_G"])
+            self.opt_D.load_state_dict(groups["opt_D"])
+            if self.teachers is not None:
+                self.teachers[0].network.load_state_dict(groups["G_teacher"])
+                self.teachers[1].network.load_state_dict(groups["D_teacher"])
+        except ValueError as err:
+            raise checkpoint.CheckpointError(f"{path} does not match: {err}.")
+        self.fixed_z = np.asarray(groups["fixed"]["z"], dtype=np.float32)
+        self.stage, self.epoch, self.iteration = meta["stage"], meta["epoch"], meta["iteration"]
+        self.metrics_rows = meta["metrics_rows"]
+        rng = meta["rng"]
+        self.data_rng.bit_generator.state = rng["data"]
+        self.epoch_data_state = rng["data_epoch_start"]
+        self.reseed_rng.bit_generator.state = rng["reseed"]
+        if self.xp is np and rng["noise"] is not None:
+            self.noise_rng.bit_generator.state = rng["noise"]
+        else:
+            self.reseed_device_noise()
+
+    def load_pretrained(self, path):
+        """Take G and D from a finished pretraining stage (``RUN/pretrained.npz``)."""
+        groups, meta = checkpoint.load_checkpoint(path)
+        checkpoint.check_preset(path, meta, self.cfg["preset"])
+        checkpoint.check_groups(path, groups, {"G": self.G.state_dict(), "D": self.D.state_dict()})
+        self.G.load_state_dict(groups["G"])
+        self.D.load_state_dict(groups["D"])
+        return meta
+
+
+def save_networks(path, nets, meta):
+    """Save {group: network} (e.g. pretrained G and D, or the final generator) atomically."""
+    checkpoint.save_checkpoint(path, {k: net.state_dict() for k, net in nets.items()}, meta)

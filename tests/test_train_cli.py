@@ -1,0 +1,178 @@
+"""`python -m mttgan_min.train` and `python -m mttgan_min.sample`: each mode end to end, a few iterations
+on the tiny preset, plus the one-sentence user errors (exit code 2, no traceback)."""
+import json
+
+import numpy as np
+import pytest
+
+from mttgan_min import backend, gan_step, rundir, sample, train
+from mttgan_min.checkpoint import load_checkpoint
+
+FEW = ["--preset", "tiny", "--max-iters-per-epoch", "1", "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def mtt_run(tmp_path_factory):
+    """An MTT-GAN run (1 pretraining + 2 fine-tuning iterations, alpha 0.5) recording the student after
+    every step, so the test can average it by hand."""
+    run = tmp_path_factory.mktemp("runs") / "mtt"
+    students = []
+    real_step = gan_step.mtt_gan_step
+    mp = pytest.MonkeyPatch()
+
+    def recording_step(G, D, *args, **kwargs):
+        out = real_step(G, D, *args, **kwargs)
+        students.append({"teachers": kwargs.get("teachers") is not None,
+                         "G": {k: np.array(v) for k, v in G.state_dict().items()},
+                         "D": {k: np.array(v) for k, v in D.state_dict().items()}})
+        return out
+
+    mp.setattr(gan_step, "mtt_gan_step", recording_step)
+    try:
+        code = train.main(FEW + ["--mode", "mtt", "--pretrain-epochs", "1", "--finetune-epochs", "2",
+                                 "--ema-decay", "0.5", "--out", str(run)])
+    finally:
+        mp.undo()
+    assert code == 0
+    return run, students
+
+
+def test_mtt_run_directory(mtt_run):
+    run, _ = mtt_run
+    for name in ("config.json", "manifest.json", "metrics.csv", "checkpoint.npz", "pretrained.npz",
+                 "generator.npz", "loss_curves.png", "fixed_latent.npy"):
+        assert (run / name).is_file(), name
+    assert sorted(p.name for p in (run / "samples").iterdir()) == \
+        ["finetune_e001.png", "finetune_e002.png", "pretrain_e001.png"]
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["options"]["mode"] == "mtt" and cfg["options"]["seed"] == 3
+    assert cfg["mttgan_min_version"] and "git_commit" in cfg
+    cols = rundir.read_metrics(run / "metrics.csv")
+    assert list(cols["stage"]) == ["pretrain", "finetune", "finetune"]
+    assert list(cols["epoch"]) == [1, 1, 2]
+    assert np.all(np.isfinite(cols["d_loss"])) and np.all((cols["d_real"] > 0) & (cols["d_real"] < 1))
+    _, meta = load_checkpoint(run / "generator.npz")
+    assert meta["generator"] == "teacher"
+
+
+def test_teacher_is_the_hand_computed_average(mtt_run):
+    run, students = mtt_run
+    assert [s["teachers"] for s in students] == [False, True, True]
+    pre, _ = load_checkpoint(run / "pretrained.npz")
+    assert all(np.array_equal(pre["G"][k], students[0]["G"][k]) for k in pre["G"])
+    alpha = 0.5
+    groups, _ = load_checkpoint(run / "checkpoint.npz")
+    for net in ("G", "D"):
+        expected = {k: v.astype(np.float64) for k, v in pre[net].items()}  # teacher starts = pretrained
+        for s in students[1:]:
+            expected = {k: alpha * v + (1 - alpha) * s[net][k] for k, v in expected.items()}
+        teacher, student = groups[f"{net}_teacher"], groups[net]
+        for k in expected:  # BN running statistics included (--ema-buffers average)
+            np.testing.assert_allclose(teacher[k], expected[k], rtol=1e-5, atol=1e-6, err_msg=f"{net} {k}")
+        diff = max(float(np.max(np.abs(teacher[k] - student[k]))) for k in teacher)
+        assert diff > 1e-6, "the teacher should lag behind the student"
+    gen, _ = load_checkpoint(run / "generator.npz")
+    assert all(np.array_equal(gen["G"][k], groups["G_teacher"][k]) for k in gen["G"])
+
+
+def test_sample_cli(mtt_run, tmp_path):
+    run, _ = mtt_run
+    out = tmp_path / "gen"
+    assert sample.main(["--run", str(run), "--n", "5", "--batch", "2", "--out", str(out)]) == 0
+    files = sorted(out.glob("gen_*.png"))
+    assert len(files) == 5 and (out / "grid.png").is_file()
+    from PIL import Image
+    img = np.asarray(Image.open(files[0]))
+    assert img.shape == (32, 32) and img.dtype == np.uint8
+
+
+def test_transfer_from_shared_pretraining(mtt_run, tmp_path):
+    pre_run, _ = mtt_run
+    run = tmp_path / "transfer"
+    assert train.main(FEW + ["--mode", "transfer", "--finetune-epochs", "1", "--pretrained", str(pre_run),
+                             "--out", str(run)]) == 0
+    groups, _ = load_checkpoint(run / "checkpoint.npz")
+    assert "G_teacher" not in groups
+    assert list(rundir.read_metrics(run / "metrics.csv")["stage"]) == ["finetune"]
+    _, meta = load_checkpoint(run / "generator.npz")
+    assert meta["generator"] == "student"
+
+
+def test_baseline_never_reads_the_kaggle_pool(tmp_path, monkeypatch):
+    import mttgan_min.data as data
+    import mttgan_min.data.kaggle as kaggle
+    import mttgan_min.data.prepare as prepare
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the baseline read the Kaggle pool")
+
+    for module in (kaggle, data, prepare):
+        for name in ("load_kaggle", "scan_kaggle", "resolve_kaggle_dir"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, forbidden)
+    garbage = tmp_path / "not_kaggle"
+    garbage.mkdir()
+    (garbage / "junk.txt").write_text("no images here")
+    run = tmp_path / "baseline"
+    code = train.main(FEW + ["--mode", "baseline", "--finetune-epochs", "1", "--kaggle-dir", str(garbage),
+                             "--out", str(run)])
+    assert code == 0
+    groups, meta = load_checkpoint(run / "checkpoint.npz")
+    assert "G_teacher" not in groups and "D_teacher" not in groups
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["options"]["covid_factor"] == 1 and cfg["options"]["ema_decay"] is None
+    assert [st["name"] for st in cfg["stages"]] == ["train"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--mode", "baseline", "--pretrain-epochs", "3"], "baseline"),
+    (["--mode", "transfer", "--ema-decay", "0.9"], "mtt"),
+    (["--ema-decay", "1.5"], "ema-decay"),
+    (["--finetune-epochs", "0"], "finetune-epochs"),
+    (["--covid-dir", "/nonexistent/covid"], "not a directory"),
+    (["--resume", "/nonexistent/run"], "not a run directory"),
+    (["--resume", "somewhere", "--lr", "0.1"], "--lr"),
+    (["--pretrained", "/tmp"], "pretrained.npz"),
+])
+def test_usage_errors_are_one_sentence(argv, words, capsys):
+    assert train.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and words in err and "\n" not in err and "Traceback" not in err
+
+
+def test_unwritable_out_is_reported_before_training(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setattr(train, "prepare_data", lambda *a, **k: pytest.fail("data prepared before the check"))
+    assert train.main(["--out", str(blocker / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot write" in err and "\n" not in err
+
+
+def test_full_disk_is_reported_before_training(tmp_path, capsys, monkeypatch):
+    import collections
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(rundir.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
+    monkeypatch.setattr(train, "prepare_data", lambda *a, **k: pytest.fail("data prepared before the check"))
+    assert train.main(["--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "MiB free" in err and "\n" not in err
+
+
+def test_gpu_without_cupy_says_why(capsys):
+    problem = backend.gpu_problem()
+    if problem is None:
+        pytest.skip("a working GPU is present")
+    assert train.main(["--device", "gpu"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {problem}"
+
+
+def test_help_explains_every_option(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for opt in ("--device", "--preset", "--mode", "--augment-factor", "--kaggle-dir", "--covid-dir",
+                "--pretrain-epochs", "--finetune-epochs", "--ema-decay", "--latent", "--seed", "--out",
+                "--resume", "--pretrained", "--max-iters-per-epoch", "--covid-train-cap", "--ema-buffers", "--lr"):
+        assert opt in text
