@@ -4,6 +4,8 @@ Every function in the package takes its array module ``xp`` from its inputs
 (``get_array_module(x)``), the idiom of the CuPy user guide; nothing imports
 CuPy as ``np``. Randomness comes from explicit, seeded generators made here.
 """
+import functools
+
 import numpy as np
 
 DEVICES = ("cpu", "gpu")
@@ -15,7 +17,9 @@ class DeviceUnavailable(RuntimeError):
     """The requested device cannot be used; the message is one sentence."""
 
 
+@functools.lru_cache(maxsize=None)
 def _import_cupy():
+    """CuPy, or None; cached, since a failing import is retried on every call otherwise."""
     try:
         import cupy
     except Exception:  # ImportError, or a broken CUDA installation

@@ -66,7 +66,7 @@ def generate_to_dir(G, n, out, latent, seed=0, batch=64, xp=np, progress=True):
             if len(first) < 64:
                 first.extend(images[:64 - len(first)])
             bar.update(len(z))
-    rundir.save_sample_grid(out / "grid.png", [(f"{n} samples (first {len(first)})", np.stack(first))], ncols=8)
+    rundir.save_sample_grid(out / "grid.png", [(f"{n} samples (first {len(first)})", np.stack(first))], ncols=8, min_width=512)
     return paths
 
 

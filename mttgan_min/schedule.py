@@ -89,8 +89,9 @@ def check_finite(state, metrics, where):
     for name, net in (("G", state.G), ("D", state.D)):
         total = sum(xp.sum(p, dtype=xp.float64) for p in net.named_params().values())
         if not math.isfinite(float(total)):
-            bad = next(k for k, p in net.named_params().items() if not bool(xp.isfinite(p).all()))
-            raise NonFiniteError(f"weight {name} {bad} is not finite at {where}")
+            bad = next((k for k, p in net.named_params().items() if not bool(xp.isfinite(p).all())), None)
+            what = f"weight {name} {bad} is not finite" if bad else f"the weights of {name} overflow"
+            raise NonFiniteError(f"{what} at {where}")
 
 
 def generate(G, z, xp, batch=64):

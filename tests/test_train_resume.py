@@ -112,24 +112,24 @@ def test_sigterm_sets_the_stop_flag_instead_of_killing():
     assert stop.signum == signal.SIGTERM
 
 
-def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys, pretrained):
     real_step = gan_step.mtt_gan_step
     calls = []
 
     def poisoned_step(G, D, *args, **kwargs):
         calls.append(1)
-        if len(calls) == 2:  # the first fine-tuning iteration, after pretraining wrote a checkpoint
+        if len(calls) == 2:  # poison a weight of D before the second fine-tuning iteration
             next(iter(D.named_params().values()))[...] = np.nan
         return real_step(G, D, *args, **kwargs)
 
     monkeypatch.setattr(gan_step, "mtt_gan_step", poisoned_step)
     run = tmp_path / "run"
-    code = train.main(["--preset", "tiny", "--max-iters-per-epoch", "1", "--pretrain-epochs", "1",
-                       "--finetune-epochs", "2", "--out", str(run)])
+    code = train.main(SCHEDULE + pretrained + ["--max-iters-per-epoch", "1", "--finetune-epochs", "2",
+                                               "--out", str(run)])
     err = capsys.readouterr().err
     assert code == 1
-    assert "stage finetune, epoch 1, iteration 1" in err and "checkpoint" in err and "Traceback" not in err
+    assert "stage finetune, epoch 2, iteration 1" in err and "checkpoint" in err and "Traceback" not in err
     groups, meta = load_checkpoint(run / "checkpoint.npz")
-    assert (meta["stage"], meta["epoch"], meta["iteration"]) == (1, 0, 0)  # written after pretraining
+    assert (meta["stage"], meta["epoch"], meta["iteration"]) == (0, 1, 0)  # written after epoch 1
     assert all(np.all(np.isfinite(v)) for g in groups.values() for v in g.values())
     assert not (run / "generator.npz").exists()

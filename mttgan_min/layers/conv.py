@@ -5,30 +5,34 @@ channels last a convolution is ONE matrix multiply with no transposes:
 
     patches (N*OH*OW, KH*KW*C_in)  @  weights (KH*KW*C_in, C_out)
 
-``im2col`` builds the patch matrix with a loop over the KH*KW kernel offsets,
+``im2col`` builds that patch matrix with a loop over the KH*KW kernel offsets,
 copying one strided slice of the padded input each time; ``col2im`` adds the
-slices back with ``+=``. (In PyTorch's NCHW a weight is (C_out, C_in, KH, KW);
-ours is its ``transpose(2, 3, 1, 0)``.)
+slices back with ``+=``. The patch matrix is KH*KW times the input (16 times
+for a 4x4 kernel: 4.3 GB per layer at the paper's size), so the kernels below
+never build it whole. They split the same product into its KH*KW blocks,
+
+    patches @ weights = sum over offsets (i, j) of  window(i, j) @ w[i, j],
+
+where window(i, j) (N*OH*OW, C_in) is the slice im2col would have copied for
+that offset: the same arithmetic, the same loop over kernel offsets, memory
+the size of the input, and a working set that stays in cache on a CPU.
+(In PyTorch's NCHW a weight is (C_out, C_in, KH, KW); ours is its
+``transpose(2, 3, 1, 0)``.)
 
 Three primitives do all the work, and the transposed convolution is their
 adjoint (Sec. IV-A, Fig. 5 "deconvolution"):
 
-    conv forward     y  = conv(x, w)             conv_transpose backward dx
-    conv input grad  dx = conv_input_grad(dy, w)  conv_transpose forward
-    conv weight grad dw = conv_weight_grad(x, dy) (arguments swapped for the transpose)
+    conv forward     y  = conv(x, w)              = conv_transpose backward dx
+    conv input grad  dx = conv_input_grad(dy, w)  = conv_transpose forward
+    conv weight grad dw = conv_weight_grad(x, dy)   (x and dy swapped for the transpose)
 
-Memory: a 4x4 kernel makes the patch matrix 16 times its input. Backward keeps
-only the layer's input (not its patches) and rebuilds the patches; the batch
-is processed in chunks whose patch matrix stays under ``COL_BYTES``.
+Backward keeps only the layer's input, never patches.
 """
 import numpy as np
 
 from ..backend import get_array_module
 from .base import Layer
 from ..init import glorot_uniform
-
-COL_BYTES = 512 * 2**20  # largest patch matrix built at once (bytes)
-
 
 def conv_geometry(H, W, KH, KW, stride, padding):
     """Output size and padding of a convolution, TensorFlow/Keras rules.
@@ -66,6 +70,11 @@ def _unpad(x_pad, pads, H, W):
     return x_pad[:, top:top + H, left:left + W, :]
 
 
+def window(x_pad, i, j, stride, OH, OW):
+    """What kernel offset (i, j) sees at every output position: (N, OH, OW, C) view."""
+    return x_pad[:, i:i + stride * OH:stride, j:j + stride * OW:stride, :]
+
+
 def im2col(x_pad, KH, KW, stride, OH, OW):
     """Patches of a padded input: (N, Hp, Wp, C) -> (N, OH, OW, KH, KW, C).
 
@@ -77,7 +86,7 @@ def im2col(x_pad, KH, KW, stride, OH, OW):
     col = xp.empty((N, OH, OW, KH, KW, C), dtype=x_pad.dtype)
     for i in range(KH):
         for j in range(KW):
-            col[:, :, :, i, j, :] = x_pad[:, i:i + stride * OH:stride, j:j + stride * OW:stride, :]
+            col[:, :, :, i, j, :] = window(x_pad, i, j, stride, OH, OW)
     return col
 
 
@@ -88,58 +97,67 @@ def col2im(col, x_pad_shape, stride):
     x_pad = xp.zeros(x_pad_shape, dtype=col.dtype)
     for i in range(KH):
         for j in range(KW):
-            x_pad[:, i:i + stride * OH:stride, j:j + stride * OW:stride, :] += col[:, :, :, i, j, :]
+            window(x_pad, i, j, stride, OH, OW)[...] += col[:, :, :, i, j, :]
     return x_pad
 
 
-def _chunks(N, bytes_per_sample):
-    """Batch slices whose patch matrices stay under COL_BYTES (one slice when small)."""
-    step = max(1, min(N, COL_BYTES // max(bytes_per_sample, 1)))
-    return [slice(s, min(s + step, N)) for s in range(0, N, step)]
+def conv(x, w, stride, padding, dy=None):
+    """y = conv(x, w) without bias: (N, H, W, C_in) -> (N, OH, OW, C_out).
 
-
-def conv(x, w, stride, padding):
-    """y = conv(x, w) without bias: (N, H, W, C_in) -> (N, OH, OW, C_out)."""
+    With ``dy`` (N, OH, OW, C') it also returns ``dw = patches(x)^T @ dy``
+    (shape (KH, KW, C_in, C')) from the same windows: the transposed
+    convolution's backward needs both.
+    """
     xp = get_array_module(x)
     N, H, W, C = x.shape
     KH, KW, _, F = w.shape
     OH, OW, pads = conv_geometry(H, W, KH, KW, stride, padding)
     x_pad = _pad(x, pads)
-    w_mat = w.reshape(KH * KW * C, F)
-    y = xp.empty((N, OH, OW, F), dtype=x.dtype)
-    for s in _chunks(N, OH * OW * KH * KW * C * x.itemsize):
-        col = im2col(x_pad[s], KH, KW, stride, OH, OW)
-        y[s] = (col.reshape(-1, KH * KW * C) @ w_mat).reshape(-1, OH, OW, F)
-    return y
+    y = xp.zeros((N * OH * OW, F), dtype=x.dtype)
+    if dy is not None:
+        dy_mat = dy.reshape(-1, dy.shape[-1])
+        dw = xp.empty((KH, KW, C, dy.shape[-1]), dtype=x.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            patch = window(x_pad, i, j, stride, OH, OW).reshape(-1, C)  # one block of im2col
+            y += patch @ w[i, j]
+            if dy is not None:
+                dw[i, j] = patch.T @ dy_mat
+    y = y.reshape(N, OH, OW, F)
+    return y if dy is None else (y, dw)
 
 
 def conv_input_grad(dy, w, x_shape, stride, padding):
-    """dx of y = conv(x, w): (N, OH, OW, C_out) -> x_shape = (N, H, W, C_in)."""
+    """dx of y = conv(x, w): (N, OH, OW, C_out) -> x_shape = (N, H, W, C_in).
+
+    Each offset's block of the patch gradient, dy @ w[i, j]^T, is added back
+    where that offset's window came from (col2im, one block at a time).
+    """
     xp = get_array_module(dy)
     N, H, W, C = x_shape
     KH, KW, _, F = w.shape
     OH, OW, pads = conv_geometry(H, W, KH, KW, stride, padding)
-    Hp, Wp = H + sum(pads[0]), W + sum(pads[1])
-    w_mat_t = w.reshape(KH * KW * C, F).T
-    dx_pad = xp.empty((N, Hp, Wp, C), dtype=dy.dtype)
-    for s in _chunks(N, OH * OW * KH * KW * C * dy.itemsize):
-        dcol = (dy[s].reshape(-1, F) @ w_mat_t).reshape(-1, OH, OW, KH, KW, C)
-        dx_pad[s] = col2im(dcol, (dcol.shape[0], Hp, Wp, C), stride)
+    dx_pad = xp.zeros((N, H + sum(pads[0]), W + sum(pads[1]), C), dtype=dy.dtype)
+    dy_mat = dy.reshape(-1, F)
+    for i in range(KH):
+        for j in range(KW):
+            window(dx_pad, i, j, stride, OH, OW)[...] += (dy_mat @ w[i, j].T).reshape(N, OH, OW, C)
     return _unpad(dx_pad, pads, H, W)
 
 
 def conv_weight_grad(x, dy, w_shape, stride, padding):
-    """dw of y = conv(x, w): sum over the batch of patches^T @ dy -> w_shape."""
+    """dw of y = conv(x, w): dw[i, j] = window(i, j)^T @ dy, summed over the batch -> w_shape."""
     xp = get_array_module(x)
     N, H, W, C = x.shape
     KH, KW, _, F = w_shape
     OH, OW, pads = conv_geometry(H, W, KH, KW, stride, padding)
     x_pad = _pad(x, pads)
-    dw = xp.zeros((KH * KW * C, F), dtype=x.dtype)
-    for s in _chunks(N, OH * OW * KH * KW * C * x.itemsize):
-        col = im2col(x_pad[s], KH, KW, stride, OH, OW)
-        dw += col.reshape(-1, KH * KW * C).T @ dy[s].reshape(-1, F)
-    return dw.reshape(w_shape)
+    dy_mat = dy.reshape(-1, F)
+    dw = xp.empty(w_shape, dtype=x.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            dw[i, j] = window(x_pad, i, j, stride, OH, OW).reshape(-1, C).T @ dy_mat
+    return dw
 
 
 # --- Conv2D ---------------------------------------------------------------
@@ -184,10 +202,9 @@ def conv2d_transpose_forward(x, w, b, stride=2, padding="same"):
 def conv2d_transpose_backward(dout, cache, param_grads=True):
     """-> dx (N, H, W, C_in), dw (KH, KW, C_out, C_in), db (C_out,)."""
     x, w, stride, padding = cache
-    dx = conv(dout, w, stride, padding)
     if not param_grads:
-        return dx, None, None
-    dw = conv_weight_grad(dout, x, w.shape, stride, padding)
+        return conv(dout, w, stride, padding), None, None
+    dx, dw = conv(dout, w, stride, padding, dy=x)
     return dx, dw, dout.sum(axis=(0, 1, 2))
 
 

@@ -1,0 +1,89 @@
+"""Benchmark one MTT-GAN iteration: ``python -m mttgan_min.bench``.
+
+Runs the training iteration of ``gan_step`` (D step on 16 real + 16 fake,
+G step on 32, EMA update of both teachers) on random stand-in images, after
+a warm-up, and prints one JSON line: preset, device, batch, ms_per_iter
+(median over --iters), and on the GPU peak_mem_mb (CuPy memory pool high
+water mark). Tests check correctness; this only measures.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from .adam import Adam
+from .backend import DeviceUnavailable, make_rng, resolve_device, synchronize
+from .ema import EMATeacher
+from .gan_step import mtt_gan_step
+from .models import PRESETS, build_discriminator, build_generator, get_preset
+
+
+def run_benchmark(preset="tiny", xp=np, iters=10, warmup=2, seed=0, teachers=True):
+    """Time ``iters`` iterations after ``warmup``; returns a dict of results."""
+    p = get_preset(preset)
+    host = np.random.default_rng(seed)
+    G = build_generator(p, host).to(xp)
+    D = build_discriminator(p, host).to(xp)
+    opt_G, opt_D = Adam(G), Adam(D)
+    pair = (EMATeacher(G), EMATeacher(D)) if teachers else None
+    rng = make_rng(xp, seed)
+    real = xp.asarray(host.random((16, p.image_size, p.image_size, 1), dtype=np.float32))
+    pool = xp.get_default_memory_pool() if xp is not np else None
+    times = []
+    for i in range(warmup + iters):
+        synchronize(xp)
+        start = time.perf_counter()
+        mtt_gan_step(G, D, opt_G, opt_D, real, rng, teachers=pair)
+        synchronize(xp)
+        if i >= warmup:
+            times.append((time.perf_counter() - start) * 1000.0)
+    result = {"preset": p.name, "device": "cpu" if xp is np else "gpu", "batch": 32,
+              "ms_per_iter": round(statistics.median(times), 2), "min_ms": round(min(times), 2),
+              "iters": iters, "teachers": bool(teachers)}
+    if pool is not None:
+        result["peak_mem_mb"] = round(_peak_bytes(xp) / 2**20, 1)
+        result["tf32"] = os.environ.get("CUPY_TF32", "0") == "1"
+        result["gpu"] = xp.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    else:
+        result["cpu_count"] = os.cpu_count()
+        result["machine"] = platform.processor() or platform.machine()
+    return result
+
+
+def _peak_bytes(xp):
+    """Peak device memory: the memory pool's total (CuPy keeps freed blocks cached)."""
+    return xp.get_default_memory_pool().total_bytes()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m mttgan_min.bench",
+        description="Time one MTT-GAN training iteration (batch 32) and print one JSON line.")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny",
+                        help="network and image size (default: tiny, 32x32)")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                        help="cpu (NumPy) or gpu (CuPy); set CUPY_TF32=1 to allow TF32 on the GPU")
+    parser.add_argument("--iters", type=int, default=10, help="timed iterations; the median is reported")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first (default 2)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for weights and stand-in images")
+    parser.add_argument("--no-teachers", action="store_true", help="skip the EMA teacher update")
+    args = parser.parse_args(argv)
+    if args.iters < 1 or args.warmup < 0:
+        parser.error("--iters must be at least 1 and --warmup at least 0")
+    try:
+        xp = resolve_device(args.device)
+    except DeviceUnavailable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(run_benchmark(args.preset, xp, args.iters, args.warmup, args.seed,
+                                   not args.no_teachers)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

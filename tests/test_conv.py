@@ -1,0 +1,208 @@
+"""Convolution and transposed convolution: geometry, forward values against a
+naive loop, gradient checks in float64, and the adjoint identity
+
+    <conv(x, w), y> = <x, conv_transpose(y, w)>.
+"""
+import numpy as np
+import pytest
+
+from mttgan_min.gradcheck import check_function, check_layer
+from mttgan_min.layers import Conv2D, Conv2DTranspose
+from mttgan_min.layers.conv import (conv, conv2d_backward, conv2d_forward, conv2d_transpose_backward,
+                                    conv2d_transpose_forward, conv_geometry, conv_input_grad)
+
+
+def keras_same_pads(size, k, stride):
+    """TensorFlow's 'same' rule written out independently: total padding, half before."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def naive_conv(x, w, b, stride, padding):
+    """Direct loops over output positions (the definition of a cross-correlation)."""
+    N, H, W, C = x.shape
+    KH, KW, _, F = w.shape
+    if padding == "same":
+        (t, bo), (l, r) = keras_same_pads(H, KH, stride), keras_same_pads(W, KW, stride)
+        x = np.pad(x, ((0, 0), (t, bo), (l, r), (0, 0)))
+    OH, OW = (x.shape[1] - KH) // stride + 1, (x.shape[2] - KW) // stride + 1
+    out = np.zeros((N, OH, OW, F))
+    for i in range(OH):
+        for j in range(OW):
+            patch = x[:, i * stride:i * stride + KH, j * stride:j * stride + KW, :]
+            out[:, i, j, :] = np.tensordot(patch, w, axes=([1, 2, 3], [0, 1, 2])) + b
+    return out
+
+
+def naive_conv_transpose(x, w, b, stride, padding):
+    """Scatter each input pixel times the kernel, then crop Keras' 'same' padding."""
+    N, H, W, C = x.shape
+    KH, KW, F, _ = w.shape
+    full = np.zeros((N, (H - 1) * stride + KH, (W - 1) * stride + KW, F))
+    for i in range(H):
+        for j in range(W):
+            full[:, i * stride:i * stride + KH, j * stride:j * stride + KW, :] += \
+                np.einsum("nc,abfc->nabf", x[:, i, j, :], w)
+    if padding == "same":
+        top, _ = keras_same_pads(H * stride, KH, stride)
+        left, _ = keras_same_pads(W * stride, KW, stride)
+        full = full[:, top:top + H * stride, left:left + W * stride, :]
+    return full + b
+
+
+# --- geometry ----------------------------------------------------------------
+
+def test_even_kernel_same_pads_one_before_two_after():
+    # Keras/TF: a 4x4 kernel at stride 1 pads 1 row/column before and 2 after.
+    assert conv_geometry(16, 16, 4, 4, 1, "same") == (16, 16, ((1, 2), (1, 2)))
+    assert conv_geometry(5, 7, 4, 4, 1, "same") == (5, 7, ((1, 2), (1, 2)))
+
+
+@pytest.mark.parametrize("H,K,stride,padding,expected", [
+    (32, 4, 2, "same", (16, ((1, 1)))),   # the G upsampling geometry seen from the conv side
+    (7, 3, 2, "same", (4, (1, 1))),
+    (8, 3, 2, "same", (4, (0, 1))),       # odd total: the extra row goes after
+    (5, 3, 1, "same", (5, (1, 1))),
+    (7, 3, 2, "valid", (3, (0, 0))),
+    (8, 4, 2, "valid", (3, (0, 0))),
+    (7, 2, 3, "valid", (2, (0, 0))),      # stride larger than the kernel
+])
+def test_conv_geometry(H, K, stride, padding, expected):
+    OH, OW, pads = conv_geometry(H, H, K, K, stride, padding)
+    assert (OH, pads[0]) == expected and OW == OH and pads[1] == pads[0]
+
+
+def test_conv_geometry_errors():
+    with pytest.raises(ValueError, match="padding"):
+        conv_geometry(5, 5, 3, 3, 1, "full")
+    with pytest.raises(ValueError, match="does not fit"):
+        conv_geometry(2, 2, 3, 3, 1, "valid")
+
+
+# --- forward values ---------------------------------------------------------
+
+CONV_CASES = [  # (N, H, W, C, F, K, stride, padding)
+    (2, 5, 7, 2, 3, 3, 1, "same"),    # odd sizes
+    (2, 7, 7, 2, 3, 3, 2, "same"),    # stride != kernel, overlapping windows
+    (2, 6, 5, 2, 3, 4, 1, "same"),    # even kernel 'same': asymmetric padding
+    (2, 8, 8, 2, 2, 4, 2, "same"),
+    (2, 8, 7, 2, 3, 3, 2, "valid"),
+    (2, 7, 8, 3, 2, 2, 3, "valid"),   # stride larger than the kernel
+]
+
+TRANSPOSE_CASES = [  # (N, H, W, C_in, F, K, stride, padding)
+    (2, 3, 4, 3, 2, 4, 2, "same"),    # the G upsampling layer
+    (2, 4, 3, 2, 3, 4, 1, "same"),    # the ResBlock layer (asymmetric padding)
+    (2, 3, 3, 2, 2, 3, 2, "same"),
+    (2, 3, 2, 2, 3, 3, 2, "valid"),
+    (1, 2, 3, 2, 2, 4, 2, "valid"),
+    (2, 3, 3, 2, 2, 2, 3, "valid"),
+]
+
+
+@pytest.mark.parametrize("N,H,W,C,F,K,stride,padding", CONV_CASES)
+def test_conv_forward_matches_naive_loops(rng, N, H, W, C, F, K, stride, padding):
+    x, w, b = rng.standard_normal((N, H, W, C)), rng.standard_normal((K, K, C, F)), rng.standard_normal(F)
+    out, _ = conv2d_forward(x, w, b, stride, padding)
+    np.testing.assert_allclose(out, naive_conv(x, w, b, stride, padding), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("N,H,W,C,F,K,stride,padding", TRANSPOSE_CASES)
+def test_conv_transpose_forward_matches_naive_scatter(rng, N, H, W, C, F, K, stride, padding):
+    x, w, b = rng.standard_normal((N, H, W, C)), rng.standard_normal((K, K, F, C)), rng.standard_normal(F)
+    out, _ = conv2d_transpose_forward(x, w, b, stride, padding)
+    np.testing.assert_allclose(out, naive_conv_transpose(x, w, b, stride, padding), rtol=1e-10, atol=1e-12)
+
+
+def test_conv_transpose_output_sizes(rng):
+    x = rng.standard_normal((1, 5, 6, 2))
+    assert conv2d_transpose_forward(x, rng.standard_normal((4, 4, 3, 2)), np.zeros(3), 2, "same")[0].shape == \
+        (1, 10, 12, 3)
+    assert conv2d_transpose_forward(x, rng.standard_normal((3, 3, 3, 2)), np.zeros(3), 2, "valid")[0].shape == \
+        (1, 11, 13, 3)
+
+
+def test_conv_of_a_delta_is_the_flipped_kernel():
+    # An impulse in the middle of a 'valid' 3x3 conv picks out w[i, j] at each position.
+    x = np.zeros((1, 5, 5, 1))
+    x[0, 2, 2, 0] = 1.0
+    w = np.arange(9.0).reshape(3, 3, 1, 1)
+    out, _ = conv2d_forward(x, w, np.zeros(1), 1, "valid")
+    np.testing.assert_array_equal(out[0, :, :, 0], w[::-1, ::-1, 0, 0])
+
+
+# --- gradient checks ---------------------------------------------------------
+
+@pytest.mark.parametrize("N,H,W,C,F,K,stride,padding", CONV_CASES)
+def test_conv2d_gradients(rng, assert_all_passed, make_dout, roundoff_floor, N, H, W, C, F, K, stride, padding):
+    # Weights scaled like an initialiser keep |L| = |sum(out * dout)|, and so
+    # the round-off of the numeric gradient (~eps * |L| / h), small.
+    inputs = {"x": rng.standard_normal((N, H, W, C)), "w": rng.standard_normal((K, K, C, F)) / np.sqrt(K * K * C),
+              "b": rng.standard_normal(F)}
+    forward = lambda x, w, b: conv2d_forward(x, w, b, stride, padding)  # noqa: E731
+    out = forward(**inputs)[0]
+    dout = make_dout(rng, out.shape)
+    results = check_function(forward, conv2d_backward, inputs, dout=dout, rng=rng, floor=roundoff_floor(out, dout))
+    assert_all_passed(results)
+
+
+@pytest.mark.parametrize("N,H,W,C,F,K,stride,padding", TRANSPOSE_CASES)
+def test_conv2d_transpose_gradients(rng, assert_all_passed, make_dout, roundoff_floor, N, H, W, C, F, K, stride, padding):
+    inputs = {"x": rng.standard_normal((N, H, W, C)), "w": rng.standard_normal((K, K, F, C)) / np.sqrt(K * K * C),
+              "b": rng.standard_normal(F)}
+    forward = lambda x, w, b: conv2d_transpose_forward(x, w, b, stride, padding)  # noqa: E731
+    out = forward(**inputs)[0]
+    dout = make_dout(rng, out.shape)
+    results = check_function(forward, conv2d_transpose_backward, inputs, dout=dout, rng=rng,
+                             floor=roundoff_floor(out, dout))
+    assert_all_passed(results)
+
+
+@pytest.mark.parametrize("layer_cls,kernel,stride,padding", [(Conv2D, 3, 2, "same"), (Conv2D, 4, 1, "same"),
+                                                             (Conv2DTranspose, 4, 2, "same"),
+                                                             (Conv2DTranspose, 4, 1, "same"),
+                                                             (Conv2DTranspose, 3, 2, "valid")])
+def test_conv_layers(rng, assert_all_passed, make_dout, roundoff_floor, layer_cls, kernel, stride, padding):
+    layer = layer_cls(2, 3, kernel, stride=stride, padding=padding, rng=rng, dtype=np.float64)
+    layer.params["w"][...] = rng.standard_normal(layer.params["w"].shape) / np.sqrt(kernel * kernel * 2)
+    layer.params["b"][...] = rng.standard_normal(3)
+    x = rng.standard_normal((2, 5, 5, 2))
+    out = layer.forward(x)
+    assert out.shape[1:] == layer.output_shape((5, 5, 2))
+    assert layer.params["w"].shape == ((kernel, kernel, 2, 3) if layer_cls is Conv2D else (kernel, kernel, 3, 2))
+    dout = make_dout(rng, out.shape)
+    assert_all_passed(check_layer(layer, x, dout=dout, rng=rng, verbose=False, floor=roundoff_floor(out, dout)))
+
+
+# --- the adjoint identity ----------------------------------------------------
+
+@pytest.mark.parametrize("H,W,K,stride,padding", [
+    (8, 8, 3, 1, "same"), (8, 6, 4, 1, "same"), (8, 8, 4, 2, "same"), (8, 6, 3, 2, "same"),
+    (7, 5, 3, 2, "same"), (9, 9, 3, 2, "valid"), (10, 8, 4, 2, "valid"), (7, 7, 4, 1, "valid"),
+    (8, 9, 3, 2, "valid"),
+])
+def test_adjoint_identity(rng, H, W, K, stride, padding):
+    C, F = 3, 2
+    x, w = rng.standard_normal((2, H, W, C)), rng.standard_normal((K, K, C, F))
+    y_conv = conv(x, w, stride, padding)
+    y = rng.standard_normal(y_conv.shape)
+    x_adj = conv_input_grad(y, w, x.shape, stride, padding)
+    lhs, rhs = np.sum(y_conv * y), np.sum(x * x_adj)
+    assert abs(lhs - rhs) <= 1e-10 * (abs(lhs) + 1.0)
+    # The transposed convolution with the same w (zero bias) is that adjoint,
+    # whenever its output size is x's (always for 'same' with H, W divisible).
+    out, _ = conv2d_transpose_forward(y, w, np.zeros(C), stride, padding)
+    if out.shape == x.shape:
+        np.testing.assert_allclose(out, x_adj, rtol=1e-12, atol=1e-12)
+        assert abs(np.sum(x * out) - lhs) <= 1e-10 * (abs(lhs) + 1.0)
+    else:
+        assert (H % stride if padding == "same" else (H - K) % stride or (W - K) % stride)
+
+
+def test_transpose_backward_is_the_convolution(rng):
+    x, w = rng.standard_normal((2, 4, 4, 3)), rng.standard_normal((4, 4, 2, 3))
+    _, cache = conv2d_transpose_forward(x, w, np.zeros(2), 2, "same")
+    dout = rng.standard_normal((2, 8, 8, 2))
+    dx, _, _ = conv2d_transpose_backward(dout, cache)
+    np.testing.assert_allclose(dx, conv(dout, w, 2, "same"), rtol=1e-12)

@@ -1,0 +1,115 @@
+"""The paper's networks at every preset: shapes, parameter counts, a forward pass."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mttgan_min.layers import BatchNorm2D, Conv2D, Conv2DTranspose, Dense, Dropout, LeakyReLU
+from mttgan_min.models import PRESETS, build_discriminator, build_generator, get_preset, summary
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def expected_generator_count(p):
+    """Fig. 5 counted by hand: Dense, 15 transposed 4x4 convs, 6 BN, the output 3x3 conv."""
+    w, s0 = p.g_width, p.g_start
+    dense = p.latent_dim * s0 * s0 * w + s0 * s0 * w
+    deconvs = 15 * (4 * 4 * w * w + w)
+    bns = 6 * 2 * w
+    out = 3 * 3 * w * 1 + 1
+    return dense, deconvs, bns, out
+
+
+def expected_discriminator_count(p):
+    total, c_in = 0, 1
+    for width in p.d_widths:
+        for _ in range(3):
+            total += 3 * 3 * c_in * width + width
+            c_in = width
+    side = p.image_size // 8
+    return total + side * side * c_in + 1
+
+
+def test_paper_counts_match_the_spec():
+    p = get_preset("paper")
+    assert expected_generator_count(p) == (3_309_568, 3_934_080, 1_536, 1_153)
+    G = build_generator("paper")
+    assert G.num_params() == 7_246_337
+    by_kind = {}
+    for layer in G.walk():
+        if layer.params:
+            by_kind[type(layer)] = by_kind.get(type(layer), 0) + sum(v.size for v in layer.params.values())
+    assert by_kind == {Dense: 3_309_568, Conv2DTranspose: 3_934_080, BatchNorm2D: 1_536, Conv2D: 1_153}
+    assert build_discriminator("paper").num_params() == 1_984_385
+
+
+@pytest.mark.parametrize("name", ["paper", "small", "tiny"])
+def test_shapes_and_counts_of_every_preset(name):
+    p = PRESETS[name]
+    G, D = build_generator(name), build_discriminator(name)
+    S = p.image_size
+    assert G.output_shape((p.latent_dim,)) == (S, S, 1)
+    assert D.output_shape((S, S, 1)) == (1,)
+    assert G.num_params() == sum(expected_generator_count(p))
+    assert D.num_params() == expected_discriminator_count(p)
+    # Structure (Fig. 4, Fig. 5): layer counts do not depend on the preset.
+    assert sum(isinstance(l, Conv2DTranspose) for l in G.walk()) == 15
+    assert sum(isinstance(l, BatchNorm2D) for l in G.walk()) == 6
+    assert sum(isinstance(l, Conv2D) for l in D.walk()) == 9
+    assert [l.rate for l in D.walk() if isinstance(l, Dropout)] == [0.4, 0.4, 0.4]
+    assert all(l.alpha == 0.2 for l in G.walk() if isinstance(l, LeakyReLU))
+    assert all(l.momentum == 0.8 and l.eps == 1e-3 for l in G.walk() if isinstance(l, BatchNorm2D))
+    assert [l.stride for l in D.walk() if isinstance(l, Conv2D)] == [2, 1, 1, 2, 1, 1, 2, 1, 1]
+    assert G.input_shape == (p.latent_dim,) and D.input_shape == (S, S, 1)
+
+
+@pytest.mark.parametrize("name", ["tiny", "small"])
+def test_forward_pass(name):
+    p = PRESETS[name]
+    rng = np.random.default_rng(0)
+    G, D = build_generator(name, rng=rng), build_discriminator(name, rng=rng, dropout_rng=np.random.default_rng(1))
+    z = rng.standard_normal((2, p.latent_dim), dtype=np.float32)
+    images = G.forward(z)
+    assert images.shape == (2, p.image_size, p.image_size, 1) and images.dtype == np.float32
+    assert images.min() >= 0.0 and images.max() <= 1.0
+    logits = D.forward(images)
+    assert logits.shape == (2, 1) and logits.dtype == np.float32 and np.all(np.isfinite(logits))
+
+
+def test_initialisation_is_keras_default():
+    G = build_generator("tiny", rng=np.random.default_rng(0))
+    dense = G.layers[0]
+    limit = np.sqrt(6 / (100 + 4 * 4 * 32))
+    assert np.abs(dense.params["w"]).max() <= limit and np.abs(dense.params["w"]).max() > 0.9 * limit
+    for layer in G.walk():
+        if "b" in layer.params:
+            assert not layer.params["b"].any()
+        if isinstance(layer, BatchNorm2D):
+            assert np.all(layer.params["gamma"] == 1) and not layer.params["beta"].any()
+            assert not layer.buffers["running_mean"].any() and np.all(layer.buffers["running_var"] == 1)
+
+
+def test_same_seed_same_network():
+    a = build_generator("tiny", rng=np.random.default_rng(3)).state_dict()
+    b = build_generator("tiny", rng=np.random.default_rng(3)).state_dict()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_unknown_preset():
+    with pytest.raises(ValueError, match="unknown preset"):
+        get_preset("huge")
+
+
+def test_summary_lists_counts():
+    text = summary(build_discriminator("tiny"))
+    assert f"Trainable params: {expected_discriminator_count(PRESETS['tiny']):,}" in text
+
+
+def test_models_cli_prints_the_paper_counts():
+    result = subprocess.run([sys.executable, "-m", "mttgan_min.models", "--preset", "paper"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Trainable params: 7,246,337" in result.stdout
+    assert "Trainable params: 1,984,385" in result.stdout
