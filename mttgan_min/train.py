@@ -35,7 +35,7 @@ KAGGLE_FACTOR = 5    # SPEC "Data": soft augmentation factor of the pretraining 
 # Per-preset defaults. The paper's learning rate is 1e-5 (Adam, beta1 0.5) for 100 + 100 full epochs,
 # about 113,000 iterations on a GPU, with the EMA decay 0.999 (SPEC "Mean teacher"). The tiny preset
 # exists so that the whole schedule runs on a 2-core CPU in under 10 minutes, which allows only about
-# 150 iterations: its epochs are capped (--max-iters-per-epoch; 0 removes the cap), its learning rate is
+# 200 iterations: its epochs are capped (--max-iters-per-epoch; 0 removes the cap), its learning rate is
 # 1e-3, at which the generator draws recognisable chest films within that budget (at 1e-5 it draws
 # nothing visible), and its EMA decay is 0.98, a teacher memory of ~50 steps that fits 50 fine-tuning
 # iterations (with 0.999 the teacher would still be 95% the pretrained generator at the end). Every
@@ -43,7 +43,7 @@ KAGGLE_FACTOR = 5    # SPEC "Data": soft augmentation factor of the pretraining 
 PRESET_DEFAULTS = {
     "paper": dict(pretrain_epochs=100, finetune_epochs=100, lr=1e-5, max_iters_per_epoch=0, ema_decay=0.999),
     "small": dict(pretrain_epochs=10, finetune_epochs=10, lr=2e-4, max_iters_per_epoch=0, ema_decay=0.999),
-    "tiny": dict(pretrain_epochs=4, finetune_epochs=2, lr=1e-3, max_iters_per_epoch=25, ema_decay=0.98),
+    "tiny": dict(pretrain_epochs=6, finetune_epochs=2, lr=1e-3, max_iters_per_epoch=25, ema_decay=0.98),
 }
 MODES = ("baseline", "transfer", "mtt")
 
@@ -254,7 +254,7 @@ def run_training(cfg, run, resume):
             print(f"{run} has already finished; nothing to do.")
             return 0
         state.begin_stage(stages[state.stage]["teachers"])
-        state.load(run / "checkpoint.npz", groups, meta, stages[state.stage]["teachers"])
+        state.load(run / "checkpoint.npz", groups, meta)
         print(f"resuming {run}: stage {stages[state.stage]['name']}, epoch {state.epoch + 1}, "
               f"iteration {state.iteration} done of this epoch")
     else:
@@ -297,10 +297,7 @@ def main(argv=None):
         cfg = options
         run = Path(cfg["out"])
         return run_training(cfg, run, resume=False)
-    except (UsageError, DataError, backend.DeviceUnavailable, rundir.RunDirError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except CheckpointError as err:
+    except (UsageError, DataError, backend.DeviceUnavailable, rundir.RunDirError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except NonFiniteError as err:
@@ -316,8 +313,8 @@ def main(argv=None):
         print("interrupted before training started; nothing was saved.", file=sys.stderr)
         return 130
     except OSError as err:
-        print(f"error: {err.filename or ''}: {err.strerror or err} (the last checkpoint on disk is intact).",
-              file=sys.stderr)
+        where = f"could not write {err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}; the last checkpoint on disk is intact.", file=sys.stderr)
         return 1
     finally:
         signal.signal(signal.SIGTERM, old_term)

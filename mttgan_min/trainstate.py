@@ -107,14 +107,11 @@ class TrainState:
     def save(self, path):
         checkpoint.save_checkpoint(path, self.groups(), self.meta())
 
-    def load(self, path, groups, meta, with_teachers):
-        """Restore from a loaded checkpoint (after ``begin_stage`` built matching objects)."""
+    def load(self, path, groups, meta):
+        """Restore from a loaded checkpoint, after ``begin_stage`` built the objects it must match
+        (the checks name the preset, or every missing array and shape that differs)."""
         checkpoint.check_preset(path, meta, self.cfg["preset"])
-        expected = {k: v for k, v in self.groups().items()}
-        if not with_teachers:
-            for k in ("G_teacher", "D_teacher"):
-                groups.pop(k, None)
-        checkpoint.check_groups(path, groups, expected)
+        checkpoint.check_groups(path, groups, self.groups())
         try:
             self.G.load_state_dict(groups["G"])
             self.D.load_state_dict(groups["D"])

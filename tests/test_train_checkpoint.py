@@ -58,11 +58,11 @@ def test_loading_checks_preset_and_shapes(tmp_path):
     small = TrainState(dict(CFG, preset="small"), np)
     small.begin_stage(with_teachers=True)
     with pytest.raises(CheckpointError, match="preset 'tiny', not 'small'"):
-        small.load(tmp_path / "tiny.npz", groups, meta, with_teachers=True)
+        small.load(tmp_path / "tiny.npz", groups, meta)
 
     meta["preset"] = "small"  # a lying header: the shapes still give it away
     with pytest.raises(CheckpointError, match=r"G: 0\.w has shape \(100, 512\) in the checkpoint, \(100, 4096\) here"):
-        small.load(tmp_path / "tiny.npz", groups, meta, with_teachers=True)
+        small.load(tmp_path / "tiny.npz", groups, meta)
 
 
 def test_not_a_checkpoint(tmp_path):

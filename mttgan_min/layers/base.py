@@ -44,6 +44,12 @@ class Layer:
         return []
 
     # --- helpers --------------------------------------------------------
+    def accumulate(self, **grads):
+        """Add parameter gradients (skipped when None, i.e. the layer is frozen)."""
+        for k, g in grads.items():
+            if g is not None:
+                self.grads[k] += g
+
     @property
     def kind(self):
         """Keras-like layer type name: Conv2DTranspose -> conv2d_transpose."""

@@ -78,7 +78,5 @@ class BatchNorm2D(Layer):
 
     def backward(self, dout):
         dx, dgamma, dbeta = batchnorm_backward(dout, self.cache, self.trainable)
-        if dgamma is not None:
-            self.grads["gamma"] += dgamma
-            self.grads["beta"] += dbeta
+        self.accumulate(gamma=dgamma, beta=dbeta)
         return dx

@@ -209,6 +209,9 @@ def conv2d_transpose_backward(dout, cache, param_grads=True):
 
 
 class _ConvBase(Layer):
+    """Shared by Conv2D and Conv2DTranspose: Glorot-uniform kernel, zero bias."""
+    forward_fn = backward_fn = None
+
     def __init__(self, w_shape, filters, stride, padding, rng, dtype):
         super().__init__()
         KH, KW, a, b = w_shape
@@ -217,26 +220,22 @@ class _ConvBase(Layer):
                        "b": np.zeros(filters, dtype)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
-    def _accumulate(self, dw, db):
-        if dw is not None:
-            self.grads["w"] += dw
-            self.grads["b"] += db
+    def forward(self, x):
+        out, self.cache = type(self).forward_fn(x, self.params["w"], self.params["b"], self.stride, self.padding)
+        return out
+
+    def backward(self, dout):
+        dx, dw, db = type(self).backward_fn(dout, self.cache, self.trainable)
+        self.accumulate(w=dw, b=db)
+        return dx
 
 
 class Conv2D(_ConvBase):
     """Keras Conv2D(filters, kernel_size, strides, padding) on NHWC input."""
+    forward_fn, backward_fn = conv2d_forward, conv2d_backward
 
     def __init__(self, in_channels, filters, kernel_size, stride=1, padding="same", rng=None, dtype=np.float32):
         super().__init__((kernel_size, kernel_size, in_channels, filters), filters, stride, padding, rng, dtype)
-
-    def forward(self, x):
-        out, self.cache = conv2d_forward(x, self.params["w"], self.params["b"], self.stride, self.padding)
-        return out
-
-    def backward(self, dout):
-        dx, dw, db = conv2d_backward(dout, self.cache, self.trainable)
-        self._accumulate(dw, db)
-        return dx
 
     def output_shape(self, input_shape):
         H, W, _ = input_shape
@@ -247,19 +246,10 @@ class Conv2D(_ConvBase):
 
 class Conv2DTranspose(_ConvBase):
     """Keras Conv2DTranspose(filters, kernel_size, strides, padding): the adjoint of Conv2D."""
+    forward_fn, backward_fn = conv2d_transpose_forward, conv2d_transpose_backward
 
     def __init__(self, in_channels, filters, kernel_size, stride=2, padding="same", rng=None, dtype=np.float32):
         super().__init__((kernel_size, kernel_size, filters, in_channels), filters, stride, padding, rng, dtype)
-
-    def forward(self, x):
-        out, self.cache = conv2d_transpose_forward(x, self.params["w"], self.params["b"],
-                                                   self.stride, self.padding)
-        return out
-
-    def backward(self, dout):
-        dx, dw, db = conv2d_transpose_backward(dout, self.cache, self.trainable)
-        self._accumulate(dw, db)
-        return dx
 
     def output_shape(self, input_shape):
         H, W, _ = input_shape

@@ -32,9 +32,7 @@ class Dense(Layer):
 
     def backward(self, dout):
         dx, dw, db = dense_backward(dout, self.cache, self.trainable)
-        if dw is not None:
-            self.grads["w"] += dw
-            self.grads["b"] += db
+        self.accumulate(w=dw, b=db)
         return dx
 
     def output_shape(self, input_shape):
