@@ -4,9 +4,11 @@ from .base import Layer
 
 
 def leaky_relu_forward(x, alpha=0.2):
-    """out = x if x > 0 else alpha * x."""
+    """out = x if x > 0 else alpha * x, i.e. max(x, alpha * x) for 0 <= alpha <= 1."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"LeakyReLU needs 0 <= alpha <= 1, got {alpha}")
     xp = get_array_module(x)
-    return xp.where(x > 0, x, x * alpha), (x, alpha)
+    return xp.maximum(x, x * alpha), (x, alpha)
 
 
 def leaky_relu_backward(dout, cache):
