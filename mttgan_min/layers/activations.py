@@ -12,9 +12,14 @@ def leaky_relu_forward(x, alpha=0.2):
 
 
 def leaky_relu_backward(dout, cache):
+    """dx = dout * slope, slope 1 where x > 0 and alpha elsewhere.
+
+    The slope is built arithmetically from the mask: on a CPU, ``where`` with
+    a random mask is several times slower than a few multiplies.
+    """
     x, alpha = cache
-    xp = get_array_module(dout)
-    return xp.where(x > 0, dout, dout * alpha)
+    slope = (x > 0).astype(dout.dtype) * (1.0 - alpha) + alpha
+    return dout * slope
 
 
 def relu_forward(x):

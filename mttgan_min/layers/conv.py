@@ -14,8 +14,12 @@ never build it whole. They split the same product into its KH*KW blocks,
     patches @ weights = sum over offsets (i, j) of  window(i, j) @ w[i, j],
 
 where window(i, j) (N*OH*OW, C_in) is the slice im2col would have copied for
-that offset: the same arithmetic, the same loop over kernel offsets, memory
-the size of the input, and a working set that stays in cache on a CPU.
+that offset: the same arithmetic, the same loop over kernel offsets and memory
+the size of the input. On a CPU the kernels also take the batch a few
+samples at a time (``batch_chunks``), so that a window, its product and the
+accumulator stay in cache: a small matrix multiply (K = C_in = 32 at the
+tiny preset) runs about twice as fast on cached data. A GPU takes the whole
+batch at once.
 (In PyTorch's NCHW a weight is (C_out, C_in, KH, KW); ours is its
 ``transpose(2, 3, 1, 0)``.)
 
@@ -75,6 +79,16 @@ def window(x_pad, i, j, stride, OH, OW):
     return x_pad[:, i:i + stride * OH:stride, j:j + stride * OW:stride, :]
 
 
+CPU_CHUNK_BYTES = 2**19  # about half a CPU's L2 cache
+
+
+def batch_chunks(x, max_bytes=CPU_CHUNK_BYTES):
+    """Slices of the batch axis: a few samples (about max_bytes of x) each on a CPU, one on a GPU."""
+    N = x.shape[0]
+    n = max(1, max_bytes // max(x[0].nbytes, 1)) if get_array_module(x) is np else N
+    return [slice(s, s + n) for s in range(0, N, n)]
+
+
 def im2col(x_pad, KH, KW, stride, OH, OW):
     """Patches of a padded input: (N, Hp, Wp, C) -> (N, OH, OW, KH, KW, C).
 
@@ -113,17 +127,18 @@ def conv(x, w, stride, padding, dy=None):
     KH, KW, _, F = w.shape
     OH, OW, pads = conv_geometry(H, W, KH, KW, stride, padding)
     x_pad = _pad(x, pads)
-    y = xp.zeros((N * OH * OW, F), dtype=x.dtype)
+    y = xp.zeros((N, OH, OW, F), dtype=x.dtype)
     if dy is not None:
-        dy_mat = dy.reshape(-1, dy.shape[-1])
-        dw = xp.empty((KH, KW, C, dy.shape[-1]), dtype=x.dtype)
-    for i in range(KH):
-        for j in range(KW):
-            patch = window(x_pad, i, j, stride, OH, OW).reshape(-1, C)  # one block of im2col
-            y += patch @ w[i, j]
-            if dy is not None:
-                dw[i, j] = patch.T @ dy_mat
-    y = y.reshape(N, OH, OW, F)
+        dw = xp.zeros((KH, KW, C, dy.shape[-1]), dtype=x.dtype)
+    for s in batch_chunks(x_pad):
+        y_s = y[s].reshape(-1, F)  # a view: += writes into y
+        dy_s = None if dy is None else dy[s].reshape(-1, dy.shape[-1])
+        for i in range(KH):
+            for j in range(KW):
+                patch = window(x_pad[s], i, j, stride, OH, OW).reshape(-1, C)  # one block of im2col
+                y_s += patch @ w[i, j]
+                if dy is not None:
+                    dw[i, j] += patch.T @ dy_s
     return y if dy is None else (y, dw)
 
 
@@ -138,10 +153,11 @@ def conv_input_grad(dy, w, x_shape, stride, padding):
     KH, KW, _, F = w.shape
     OH, OW, pads = conv_geometry(H, W, KH, KW, stride, padding)
     dx_pad = xp.zeros((N, H + sum(pads[0]), W + sum(pads[1]), C), dtype=dy.dtype)
-    dy_mat = dy.reshape(-1, F)
-    for i in range(KH):
-        for j in range(KW):
-            window(dx_pad, i, j, stride, OH, OW)[...] += (dy_mat @ w[i, j].T).reshape(N, OH, OW, C)
+    for s in batch_chunks(dx_pad):
+        dx_s, dy_s = dx_pad[s], dy[s].reshape(-1, F)  # dx_s is a view into dx_pad
+        for i in range(KH):
+            for j in range(KW):
+                window(dx_s, i, j, stride, OH, OW)[...] += (dy_s @ w[i, j].T).reshape(len(dx_s), OH, OW, C)
     return _unpad(dx_pad, pads, H, W)
 
 
@@ -152,11 +168,12 @@ def conv_weight_grad(x, dy, w_shape, stride, padding):
     KH, KW, _, F = w_shape
     OH, OW, pads = conv_geometry(H, W, KH, KW, stride, padding)
     x_pad = _pad(x, pads)
-    dy_mat = dy.reshape(-1, F)
-    dw = xp.empty(w_shape, dtype=x.dtype)
-    for i in range(KH):
-        for j in range(KW):
-            dw[i, j] = window(x_pad, i, j, stride, OH, OW).reshape(-1, C).T @ dy_mat
+    dw = xp.zeros(w_shape, dtype=x.dtype)
+    for s in batch_chunks(x_pad):
+        dy_s = dy[s].reshape(-1, F)
+        for i in range(KH):
+            for j in range(KW):
+                dw[i, j] += window(x_pad[s], i, j, stride, OH, OW).reshape(-1, C).T @ dy_s
     return dw
 
 
