@@ -206,3 +206,22 @@ def test_transpose_backward_is_the_convolution(rng):
     dout = rng.standard_normal((2, 8, 8, 2))
     dx, _, _ = conv2d_transpose_backward(dout, cache)
     np.testing.assert_allclose(dx, conv(dout, w, 2, "same"), rtol=1e-12)
+
+
+@pytest.mark.parametrize("stride,K", [(1, 4), (2, 3), (2, 4)])
+def test_batch_chunks_do_not_change_results(rng, monkeypatch, stride, K):
+    """The CPU's cache-sized batch chunks give the same numbers as one whole-batch pass."""
+    from mttgan_min.layers import conv as conv_module
+    x = rng.standard_normal((5, 9, 9, 3))
+    w = rng.standard_normal((K, K, 3, 4))
+    dy = rng.standard_normal(conv_module.conv(x, w, stride, "same").shape)
+    outputs = []
+    for chunk_bytes in (1, 2**40):  # one sample per chunk, then the whole batch at once
+        monkeypatch.setattr(conv_module, "CPU_CHUNK_BYTES", chunk_bytes)
+        assert len(conv_module.batch_chunks(x)) == (5 if chunk_bytes == 1 else 1)
+        y, dw_shared = conv_module.conv(x, w, stride, "same", dy=dy)
+        outputs.append((y, dw_shared,
+                        conv_module.conv_input_grad(dy, w, x.shape, stride, "same"),
+                        conv_module.conv_weight_grad(x, dy, w.shape, stride, "same")))
+    for chunked, whole in zip(*outputs):
+        np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-12)
