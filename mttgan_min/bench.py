@@ -46,18 +46,14 @@ def run_benchmark(preset="tiny", xp=np, iters=10, warmup=2, seed=0, teachers=Tru
               "ms_per_iter": round(statistics.median(times), 2), "min_ms": round(min(times), 2),
               "iters": iters, "teachers": bool(teachers)}
     if pool is not None:
-        result["peak_mem_mb"] = round(_peak_bytes(xp) / 2**20, 1)
+        # peak device memory: the pool's total, since CuPy keeps freed blocks cached in it
+        result["peak_mem_mb"] = round(pool.total_bytes() / 2**20, 1)
         result["tf32"] = os.environ.get("CUPY_TF32", "0") == "1"
         result["gpu"] = xp.cuda.runtime.getDeviceProperties(0)["name"].decode()
     else:
         result["cpu_count"] = os.cpu_count()
         result["machine"] = platform.processor() or platform.machine()
     return result
-
-
-def _peak_bytes(xp):
-    """Peak device memory: the memory pool's total (CuPy keeps freed blocks cached)."""
-    return xp.get_default_memory_pool().total_bytes()
 
 
 def main(argv=None):

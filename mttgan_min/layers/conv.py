@@ -82,11 +82,10 @@ def window(x_pad, i, j, stride, OH, OW):
 CPU_CHUNK_BYTES = 2**19  # about half a CPU's L2 cache
 
 
-def batch_chunks(x, max_bytes=None):
+def batch_chunks(x):
     """Slices of the batch axis: a few samples (about CPU_CHUNK_BYTES of x) each on a CPU, one on a GPU."""
     N = x.shape[0]
-    max_bytes = CPU_CHUNK_BYTES if max_bytes is None else max_bytes
-    n = max(1, max_bytes // max(x[0].nbytes, 1)) if get_array_module(x) is np else N
+    n = max(1, CPU_CHUNK_BYTES // max(x[0].nbytes, 1)) if get_array_module(x) is np else N
     return [slice(s, s + n) for s in range(0, N, n)]
 
 
