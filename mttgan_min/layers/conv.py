@@ -9,28 +9,39 @@ channels last a convolution is ONE matrix multiply with no transposes:
 copying one strided slice of the padded input each time; ``col2im`` adds the
 slices back with ``+=``. The patch matrix is KH*KW times the input (16 times
 for a 4x4 kernel: 4.3 GB per layer at the paper's size), so the kernels below
-never build it whole. They split the same product into its KH*KW blocks,
+build only a KH-th of it, the *row patches*: im2col along the width alone,
 
-    patches @ weights = sum over offsets (i, j) of  window(i, j) @ w[i, j],
+    P[n, r, ow] = x_pad[n, r, ow*s + j, c]  for all j < KW, c < C_in    (KW copies)
 
-where window(i, j) (N*OH*OW, C_in) is the slice im2col would have copied for
-that offset: the same arithmetic, the same loop over kernel offsets and memory
-the size of the input. On a CPU the kernels also take the batch a few
-samples at a time (``batch_chunks``), so that a window, its product and the
-accumulator stay in cache: a small matrix multiply (K = C_in = 32 at the
-tiny preset) runs about twice as fast on cached data. A GPU takes the whole
-batch at once.
-(In PyTorch's NCHW a weight is (C_out, C_in, KH, KW); ours is its
-``transpose(2, 3, 1, 0)``.)
+The patch-matrix block of kernel row i is, for output row oh, P[n, oh*s + i].
+Flatten (n, r) into one axis and, at stride 1, these are consecutive rows of
+P: a shifted slice, which is that block with nothing copied. So
 
-Three primitives do all the work, and the transposed convolution is their
-adjoint (Sec. IV-A, Fig. 5 "deconvolution"):
+    y = sum over kernel rows i of  P[i : i + R] @ w[i]        (KH matrix multiplies)
+
+with w[i] (KW*C_in, C_out). A slice that runs past a sample's last output row
+into the next sample computes rows that are thrown away (KH - 1 of every
+H + KH - 1: 3 of 35 at the tiny preset). At stride s the rows i, i+s, ... are
+a strided slice, which the matrix multiply copies. The weight gradient is the
+same loop with P[i : i + R]^T @ dy.
+
+The transposed convolution is the adjoint (Sec. IV-A, Fig. 5 "deconvolution"):
 
     conv forward     y  = conv(x, w)              = conv_transpose backward dx
     conv input grad  dx = conv_input_grad(dy, w)  = conv_transpose forward
     conv weight grad dw = conv_weight_grad(x, dy)   (x and dy swapped for the transpose)
 
-Backward keeps only the layer's input, never patches.
+At stride 1 the input gradient is itself a convolution, with the kernel turned
+by 180 degrees and its channel axes swapped (Dumoulin & Visin, "A guide to
+convolution arithmetic", 2016). At larger strides it scatters: each kernel
+offset's product dy @ w[i, j]^T is added back where that offset's window came
+from (col2im, one offset at a time).
+
+On a CPU the kernels take the batch a few samples at a time
+(``batch_chunks``), so that the row patches and their products stay in cache;
+a GPU takes the whole batch at once. Backward keeps only the layer's input.
+(In PyTorch's NCHW a weight is (C_out, C_in, KH, KW); ours is its
+``transpose(2, 3, 1, 0)``.)
 """
 import numpy as np
 
@@ -45,18 +56,22 @@ def conv_geometry(H, W, KH, KW, stride, padding):
     'same' : OH = ceil(H / stride); total padding max((OH-1)*stride + KH - H, 0),
              split as total // 2 before and the rest after, so an even kernel pads
              one more row after than before (4x4 stride 1: 1 before, 2 after).
+    Explicit ((top, bottom), (left, right)) pads are taken as given.
     Returns (OH, OW, ((top, bottom), (left, right))).
     """
     if padding == "valid":
-        OH, OW = (H - KH) // stride + 1, (W - KW) // stride + 1
         pads = ((0, 0), (0, 0))
     elif padding == "same":
         OH, OW = -(-H // stride), -(-W // stride)
         ph = max((OH - 1) * stride + KH - H, 0)
         pw = max((OW - 1) * stride + KW - W, 0)
         pads = ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2))
+    elif not isinstance(padding, str) and len(padding) == 2:
+        pads = tuple((int(a), int(b)) for a, b in padding)
     else:
-        raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+        raise ValueError(f"padding must be 'same', 'valid' or ((top, bottom), (left, right)), got {padding!r}")
+    (top, bottom), (left, right) = pads
+    OH, OW = (H + top + bottom - KH) // stride + 1, (W + left + right - KW) // stride + 1
     if OH < 1 or OW < 1:
         raise ValueError(f"a {KH}x{KW} kernel does not fit a {H}x{W} input with padding {padding!r}")
     return OH, OW, pads
@@ -80,12 +95,13 @@ def window(x_pad, i, j, stride, OH, OW):
 
 
 CPU_CHUNK_BYTES = 2**19  # about half a CPU's L2 cache
+GPU_CHUNK_BYTES = 2**31  # the whole batch at the paper's size (row patches 1.1 GB)
 
 
-def batch_chunks(x):
-    """Slices of the batch axis: a few samples (about CPU_CHUNK_BYTES of x) each on a CPU, one on a GPU."""
-    N = x.shape[0]
-    n = max(1, CPU_CHUNK_BYTES // max(x[0].nbytes, 1)) if get_array_module(x) is np else N
+def batch_chunks(N, sample_bytes, xp):
+    """Slices of the batch axis holding about CPU_CHUNK_BYTES (GPU_CHUNK_BYTES) of work each."""
+    budget = CPU_CHUNK_BYTES if xp is np else GPU_CHUNK_BYTES
+    n = max(1, budget // max(sample_bytes, 1))
     return [slice(s, s + n) for s in range(0, N, n)]
 
 
@@ -115,66 +131,114 @@ def col2im(col, x_pad_shape, stride):
     return x_pad
 
 
+def row_patches(x_pad, KW, stride, OW):
+    """im2col along the width only: (n, Hp, Wp, C) -> P (n*Hp, OW, KW*C).
+
+    P[n*Hp + r, ow] = x_pad[n, r, ow*stride + j, c] for j < KW, c < C: one
+    strided copy per kernel column j.
+    """
+    xp = get_array_module(x_pad)
+    n, Hp, _, C = x_pad.shape
+    P = xp.empty((n, Hp, OW, KW, C), dtype=x_pad.dtype)
+    for j in range(KW):
+        P[:, :, :, j, :] = x_pad[:, :, j:j + stride * OW:stride, :]
+    return P.reshape(n * Hp, OW, KW * C)
+
+
+def kernel_row_block(P, i, stride, R):
+    """Block of the patch matrix for kernel row i: rows i, i+stride, ... of P, (R*OW, KW*C).
+
+    A view at stride 1; the reshape copies at larger strides.
+    """
+    rows = P[i:i + stride * (R - 1) + 1:stride]
+    return rows.reshape(-1, P.shape[-1])
+
+
+def _row_conv(x, KH, KW, stride, padding, w=None, dy=None):
+    """The loop shared by conv (w given: y) and conv_weight_grad (dy given: dw).
+
+    Each sample gets Hp // stride flat output rows (Hp padded to a whole
+    number of strides), of which the first OH are real; the rest straddle two
+    samples and are dropped (y) or meet zeros in dy (dw).
+    """
+    xp = get_array_module(x)
+    N, H, W, C = x.shape
+    OH, OW, ((top, bottom), side) = conv_geometry(H, W, KH, KW, stride, padding)
+    bottom += -(H + top + bottom) % stride
+    x_pad = _pad(x, ((top, bottom), side))
+    Hp = x_pad.shape[1]
+    rows_per_sample = Hp // stride
+    y = dw = None
+    if w is not None:
+        F = w.shape[-1]
+        y = xp.empty((N, OH, OW, F), dtype=x.dtype)
+    if dy is not None:
+        G = dy.shape[-1]
+        dw = xp.zeros((KH, KW * C, G), dtype=x.dtype)
+    for s in batch_chunks(N, Hp * OW * KW * C * x.itemsize, xp):
+        P = row_patches(x_pad[s], KW, stride, OW)
+        n = P.shape[0] // Hp
+        R = min(n * rows_per_sample, (n * Hp - KH) // stride + 1)  # rows whose kernel fits in P
+        if w is not None:
+            y_rows = xp.zeros((n * rows_per_sample, OW, F), dtype=x.dtype)
+            y_flat = y_rows[:R].reshape(R * OW, F)  # a view: += writes into y_rows
+        if dy is not None:
+            dy_rows = xp.zeros((n, rows_per_sample, OW, G), dtype=x.dtype)
+            dy_rows[:, :OH] = dy[s]
+            dy_flat = dy_rows.reshape(-1, G)[:R * OW]
+        for i in range(KH):
+            block = kernel_row_block(P, i, stride, R)
+            if w is not None:
+                y_flat += block @ w[i].reshape(KW * C, F)
+            if dy is not None:
+                dw[i] += block.T @ dy_flat
+        if w is not None:
+            y[s] = y_rows.reshape(n, rows_per_sample, OW, F)[:, :OH]
+    return y, (None if dw is None else dw.reshape(KH, KW, C, G))
+
+
 def conv(x, w, stride, padding, dy=None):
     """y = conv(x, w) without bias: (N, H, W, C_in) -> (N, OH, OW, C_out).
 
     With ``dy`` (N, OH, OW, C') it also returns ``dw = patches(x)^T @ dy``
-    (shape (KH, KW, C_in, C')) from the same windows: the transposed
+    (shape (KH, KW, C_in, C')) from the same row patches: the transposed
     convolution's backward needs both.
     """
-    xp = get_array_module(x)
-    N, H, W, C = x.shape
-    KH, KW, _, F = w.shape
-    OH, OW, pads = conv_geometry(H, W, KH, KW, stride, padding)
-    x_pad = _pad(x, pads)
-    y = xp.zeros((N, OH, OW, F), dtype=x.dtype)
-    if dy is not None:
-        dw = xp.zeros((KH, KW, C, dy.shape[-1]), dtype=x.dtype)
-    for s in batch_chunks(x_pad):
-        y_s = y[s].reshape(-1, F)  # a view: += writes into y
-        dy_s = None if dy is None else dy[s].reshape(-1, dy.shape[-1])
-        for i in range(KH):
-            for j in range(KW):
-                patch = window(x_pad[s], i, j, stride, OH, OW).reshape(-1, C)  # one block of im2col
-                y_s += patch @ w[i, j]
-                if dy is not None:
-                    dw[i, j] += patch.T @ dy_s
+    KH, KW = w.shape[:2]
+    y, dw = _row_conv(x, KH, KW, stride, padding, w=w, dy=dy)
     return y if dy is None else (y, dw)
+
+
+def conv_weight_grad(x, dy, w_shape, stride, padding):
+    """dw of y = conv(x, w): dw[i] = P[i : i + R]^T @ dy, summed over the batch -> w_shape."""
+    return _row_conv(x, w_shape[0], w_shape[1], stride, padding, dy=dy)[1]
 
 
 def conv_input_grad(dy, w, x_shape, stride, padding):
     """dx of y = conv(x, w): (N, OH, OW, C_out) -> x_shape = (N, H, W, C_in).
 
-    Each offset's block of the patch gradient, dy @ w[i, j]^T, is added back
-    where that offset's window came from (col2im, one block at a time).
+    Stride 1: the convolution of dy with w turned by 180 degrees and its
+    channel axes swapped, padded by KH-1-top above and KH-1-bottom below (so
+    the output has x's size). Larger strides: each offset's block of the patch
+    gradient, dy @ w[i, j]^T, is added back where that offset's window came
+    from (col2im, one block at a time).
     """
     xp = get_array_module(dy)
     N, H, W, C = x_shape
     KH, KW, _, F = w.shape
     OH, OW, pads = conv_geometry(H, W, KH, KW, stride, padding)
-    dx_pad = xp.zeros((N, H + sum(pads[0]), W + sum(pads[1]), C), dtype=dy.dtype)
-    for s in batch_chunks(dx_pad):
+    if stride == 1:
+        (top, bottom), (left, right) = pads
+        w_turned = xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
+        return conv(dy, w_turned, 1, ((KH - 1 - top, KH - 1 - bottom), (KW - 1 - left, KW - 1 - right)))
+    Hp, Wp = H + sum(pads[0]), W + sum(pads[1])
+    dx_pad = xp.zeros((N, Hp, Wp, C), dtype=dy.dtype)
+    for s in batch_chunks(N, Hp * Wp * C * dy.itemsize, xp):
         dx_s, dy_s = dx_pad[s], dy[s].reshape(-1, F)  # dx_s is a view into dx_pad
         for i in range(KH):
             for j in range(KW):
                 window(dx_s, i, j, stride, OH, OW)[...] += (dy_s @ w[i, j].T).reshape(len(dx_s), OH, OW, C)
     return _unpad(dx_pad, pads, H, W)
-
-
-def conv_weight_grad(x, dy, w_shape, stride, padding):
-    """dw of y = conv(x, w): dw[i, j] = window(i, j)^T @ dy, summed over the batch -> w_shape."""
-    xp = get_array_module(x)
-    N, H, W, C = x.shape
-    KH, KW, _, F = w_shape
-    OH, OW, pads = conv_geometry(H, W, KH, KW, stride, padding)
-    x_pad = _pad(x, pads)
-    dw = xp.zeros(w_shape, dtype=x.dtype)
-    for s in batch_chunks(x_pad):
-        dy_s = dy[s].reshape(-1, F)
-        for i in range(KH):
-            for j in range(KW):
-                dw[i, j] += window(x_pad[s], i, j, stride, OH, OW).reshape(-1, C).T @ dy_s
-    return dw
 
 
 # --- Conv2D ---------------------------------------------------------------
