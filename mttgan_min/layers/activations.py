@@ -14,12 +14,15 @@ def leaky_relu_forward(x, alpha=0.2):
 def leaky_relu_backward(dout, cache):
     """dx = dout * slope, slope 1 where x > 0 and alpha elsewhere.
 
-    The slope is built arithmetically from the mask: on a CPU, ``where`` with
-    a random mask is several times slower than a few multiplies.
+    The slope is built arithmetically from the mask, in place: on a CPU,
+    ``where`` with a random mask is several times slower than a few multiplies.
     """
     x, alpha = cache
-    slope = (x > 0).astype(dout.dtype) * (1.0 - alpha) + alpha
-    return dout * slope
+    dx = (x > 0).astype(dout.dtype)
+    dx *= 1.0 - alpha
+    dx += alpha
+    dx *= dout
+    return dx
 
 
 def relu_forward(x):

@@ -15,6 +15,19 @@ from ..backend import get_array_module
 from .base import Layer
 
 
+def channel_sums(a, b=None):
+    """Per-channel sums over N, H, W of a, or of a * b: (N, H, W, C) -> (C,).
+
+    The plain sum is a product with a vector of ones, so the BLAS does it (on
+    every core); the sum of products is an einsum, which never builds a * b.
+    """
+    xp = get_array_module(a)
+    a2 = a.reshape(-1, a.shape[-1])
+    if b is None:
+        return xp.ones(a2.shape[0], dtype=a.dtype) @ a2
+    return xp.einsum("mc,mc->c", a2, b.reshape(a2.shape))
+
+
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, training,
                       momentum=0.8, eps=1e-3):
     """x (N, H, W, C); gamma, beta, running_* (C,).
@@ -23,40 +36,46 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, training,
     statistics are unchanged in inference mode. Nothing is modified in place.
     """
     xp = get_array_module(x)
-    axes = (0, 1, 2)
     if training:
-        mean = x.mean(axis=axes)
-        var = x.var(axis=axes)
         m = x.size // x.shape[-1]
+        mean = channel_sums(x) / m
+        x_hat = x - mean
+        var = channel_sums(x_hat, x_hat) / m
         unbiased = var * (m / max(m - 1, 1))
         new_mean = momentum * running_mean + (1.0 - momentum) * mean
         new_var = momentum * running_var + (1.0 - momentum) * unbiased
     else:
         mean, var = running_mean, running_var
         new_mean, new_var = running_mean, running_var
+        x_hat = x - mean
     inv_std = 1.0 / xp.sqrt(var + eps)
-    x_hat = (x - mean) * inv_std
-    out = gamma * x_hat + beta
+    x_hat *= inv_std  # x_hat is our own array: scaling it in place saves a pass
+    out = x_hat * gamma
+    out += beta
     return out, (x_hat, gamma, inv_std, training), new_mean, new_var
 
 
 def batchnorm_backward(dout, cache, param_grads=True):
     """dout (N, H, W, C) -> dx, dgamma (C,), dbeta (C,).
 
-    Training mode (the mean and variance depend on x):
+    Training mode (the mean and variance depend on x), with dx_hat = dout * gamma:
         dx = inv_std * (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat))
-    Inference mode: dx = dx_hat * inv_std.
+           = gamma * inv_std * (dout - sum(dout) / M - x_hat * sum(dout * x_hat) / M)
+    where the sums run over the M = N*H*W values of a channel; they are also
+    dbeta and dgamma. Inference mode: dx = dout * gamma * inv_std.
     """
     x_hat, gamma, inv_std, training = cache
-    axes = (0, 1, 2)
-    dx_hat = dout * gamma
+    scale = gamma * inv_std
+    dx = dout * scale
+    if training or param_grads:
+        dbeta, dgamma = channel_sums(dout), channel_sums(dout, x_hat)
     if training:
-        dx = inv_std * (dx_hat - dx_hat.mean(axis=axes) - x_hat * (dx_hat * x_hat).mean(axis=axes))
-    else:
-        dx = dx_hat * inv_std
+        m = dout.size // dout.shape[-1]
+        dx -= x_hat * (scale * dgamma / m)
+        dx -= scale * dbeta / m
     if not param_grads:
         return dx, None, None
-    return dx, (dout * x_hat).sum(axis=axes), dout.sum(axis=axes)
+    return dx, dgamma, dbeta
 
 
 class BatchNorm2D(Layer):
