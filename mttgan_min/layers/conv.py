@@ -77,13 +77,6 @@ def conv_geometry(H, W, KH, KW, stride, padding):
     return OH, OW, pads
 
 
-def _pad(x, pads):
-    xp = get_array_module(x)
-    if pads == ((0, 0), (0, 0)):
-        return x
-    return xp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
-
-
 def _unpad(x_pad, pads, H, W):
     (top, _), (left, _) = pads
     return x_pad[:, top:top + H, left:left + W, :]
@@ -131,18 +124,24 @@ def col2im(col, x_pad_shape, stride):
     return x_pad
 
 
-def row_patches(x_pad, KW, stride, OW):
-    """im2col along the width only: (n, Hp, Wp, C) -> P (n*Hp, OW, KW*C).
+def row_patches(x, KW, stride, OW, pads, out):
+    """im2col along the width of the zero-padded x, written into ``out``.
 
-    P[n*Hp + r, ow] = x_pad[n, r, ow*stride + j, c] for j < KW, c < C: one
-    strided copy per kernel column j.
+    x (n, H, W, C) -> out (n, Hp, OW, KW, C) with out[k, r, ow, j] =
+    x_pad[k, r, ow*stride + j]: one strided copy per kernel column j. Only
+    the positions that see x are written; the padding positions of ``out``
+    must hold zeros, so one buffer from ``zeros`` serves chunk after chunk.
+    Returns out as P (n*Hp, OW, KW*C).
     """
-    xp = get_array_module(x_pad)
-    n, Hp, _, C = x_pad.shape
-    P = xp.empty((n, Hp, OW, KW, C), dtype=x_pad.dtype)
+    n, H, W, C = x.shape
+    (top, _), (left, _) = pads
     for j in range(KW):
-        P[:, :, :, j, :] = x_pad[:, :, j:j + stride * OW:stride, :]
-    return P.reshape(n * Hp, OW, KW * C)
+        lo = max(0, -(-(left - j) // stride))          # first output column inside x
+        hi = min(OW, (W - 1 + left - j) // stride + 1)  # one past the last
+        if hi > lo:
+            first = lo * stride + j - left
+            out[:, top:top + H, lo:hi, j, :] = x[:, :, first:first + stride * (hi - lo - 1) + 1:stride, :]
+    return out.reshape(n * out.shape[1], OW, KW * C)
 
 
 def kernel_row_block(P, i, stride, R):
@@ -154,8 +153,8 @@ def kernel_row_block(P, i, stride, R):
     return rows.reshape(-1, P.shape[-1])
 
 
-def _row_conv(x, KH, KW, stride, padding, w=None, dy=None):
-    """The loop shared by conv (w given: y) and conv_weight_grad (dy given: dw).
+def _row_conv(x, KH, KW, stride, padding, w=None, dy=None, bias=None):
+    """The loop shared by conv (w given: y, plus bias) and conv_weight_grad (dy given: dw).
 
     Each sample gets Hp // stride flat output rows (Hp padded to a whole
     number of strides), of which the first OH are real; the rest straddle two
@@ -165,47 +164,55 @@ def _row_conv(x, KH, KW, stride, padding, w=None, dy=None):
     N, H, W, C = x.shape
     OH, OW, ((top, bottom), side) = conv_geometry(H, W, KH, KW, stride, padding)
     bottom += -(H + top + bottom) % stride
-    x_pad = _pad(x, ((top, bottom), side))
-    Hp = x_pad.shape[1]
+    Hp = H + top + bottom
     rows_per_sample = Hp // stride
-    y = dw = None
+    chunks = batch_chunks(N, Hp * OW * KW * C * x.itemsize, xp)
+    n = chunks[0].stop - chunks[0].start
+    patches = xp.zeros((min(n, N), Hp, OW, KW, C), dtype=x.dtype)
     if w is not None:
         F = w.shape[-1]
         y = xp.empty((N, OH, OW, F), dtype=x.dtype)
+        y_rows = xp.empty((len(patches) * rows_per_sample, OW, F), dtype=x.dtype)
     if dy is not None:
         G = dy.shape[-1]
         dw = xp.zeros((KH, KW * C, G), dtype=x.dtype)
-    for s in batch_chunks(N, Hp * OW * KW * C * x.itemsize, xp):
-        P = row_patches(x_pad[s], KW, stride, OW)
-        n = P.shape[0] // Hp
+        dy_rows = xp.zeros((len(patches), rows_per_sample, OW, G), dtype=x.dtype)
+    for s in chunks:
+        n = len(x[s])
+        P = row_patches(x[s], KW, stride, OW, ((top, bottom), side), patches[:n])
         R = min(n * rows_per_sample, (n * Hp - KH) // stride + 1)  # rows whose kernel fits in P
-        if w is not None:
-            y_rows = xp.zeros((n * rows_per_sample, OW, F), dtype=x.dtype)
-            y_flat = y_rows[:R].reshape(R * OW, F)  # a view: += writes into y_rows
         if dy is not None:
-            dy_rows = xp.zeros((n, rows_per_sample, OW, G), dtype=x.dtype)
-            dy_rows[:, :OH] = dy[s]
-            dy_flat = dy_rows.reshape(-1, G)[:R * OW]
+            dy_rows[:n, :OH] = dy[s]
+            dy_flat = dy_rows[:n].reshape(-1, G)[:R * OW]
+        if w is not None:
+            y_flat = y_rows[:R].reshape(R * OW, F)  # a view: writes go to y_rows
         for i in range(KH):
             block = kernel_row_block(P, i, stride, R)
             if w is not None:
-                y_flat += block @ w[i].reshape(KW * C, F)
+                if i == 0:
+                    xp.matmul(block, w[i].reshape(KW * C, F), out=y_flat)
+                else:
+                    y_flat += block @ w[i].reshape(KW * C, F)
             if dy is not None:
                 dw[i] += block.T @ dy_flat
         if w is not None:
-            y[s] = y_rows.reshape(n, rows_per_sample, OW, F)[:, :OH]
-    return y, (None if dw is None else dw.reshape(KH, KW, C, G))
+            real_rows = y_rows[:n * rows_per_sample].reshape(n, rows_per_sample, OW, F)[:, :OH]
+            if bias is None:
+                y[s] = real_rows
+            else:
+                xp.add(real_rows, bias, out=y[s])
+    return (y if w is not None else None), (dw.reshape(KH, KW, C, G) if dy is not None else None)
 
 
-def conv(x, w, stride, padding, dy=None):
-    """y = conv(x, w) without bias: (N, H, W, C_in) -> (N, OH, OW, C_out).
+def conv(x, w, stride, padding, dy=None, bias=None):
+    """y = conv(x, w) (+ bias): (N, H, W, C_in) -> (N, OH, OW, C_out).
 
     With ``dy`` (N, OH, OW, C') it also returns ``dw = patches(x)^T @ dy``
     (shape (KH, KW, C_in, C')) from the same row patches: the transposed
     convolution's backward needs both.
     """
     KH, KW = w.shape[:2]
-    y, dw = _row_conv(x, KH, KW, stride, padding, w=w, dy=dy)
+    y, dw = _row_conv(x, KH, KW, stride, padding, w=w, dy=dy, bias=bias)
     return y if dy is None else (y, dw)
 
 
@@ -214,8 +221,10 @@ def conv_weight_grad(x, dy, w_shape, stride, padding):
     return _row_conv(x, w_shape[0], w_shape[1], stride, padding, dy=dy)[1]
 
 
-def conv_input_grad(dy, w, x_shape, stride, padding):
+def conv_input_grad(dy, w, x_shape, stride, padding, bias=None):
     """dx of y = conv(x, w): (N, OH, OW, C_out) -> x_shape = (N, H, W, C_in).
+
+    (Plus ``bias`` (C_in,), when it serves as the transposed convolution.)
 
     Stride 1: the convolution of dy with w turned by 180 degrees and its
     channel axes swapped, padded by KH-1-top above and KH-1-bottom below (so
@@ -230,7 +239,8 @@ def conv_input_grad(dy, w, x_shape, stride, padding):
     if stride == 1:
         (top, bottom), (left, right) = pads
         w_turned = xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
-        return conv(dy, w_turned, 1, ((KH - 1 - top, KH - 1 - bottom), (KW - 1 - left, KW - 1 - right)))
+        return conv(dy, w_turned, 1, ((KH - 1 - top, KH - 1 - bottom), (KW - 1 - left, KW - 1 - right)),
+                    bias=bias)
     Hp, Wp = H + sum(pads[0]), W + sum(pads[1])
     dx_pad = xp.zeros((N, Hp, Wp, C), dtype=dy.dtype)
     for s in batch_chunks(N, Hp * Wp * C * dy.itemsize, xp):
@@ -238,14 +248,15 @@ def conv_input_grad(dy, w, x_shape, stride, padding):
         for i in range(KH):
             for j in range(KW):
                 window(dx_s, i, j, stride, OH, OW)[...] += (dy_s @ w[i, j].T).reshape(len(dx_s), OH, OW, C)
-    return _unpad(dx_pad, pads, H, W)
+    dx = _unpad(dx_pad, pads, H, W)
+    return dx if bias is None else dx + bias
 
 
 # --- Conv2D ---------------------------------------------------------------
 
 def conv2d_forward(x, w, b, stride=1, padding="same"):
     """x (N, H, W, C_in), w (KH, KW, C_in, C_out), b (C_out,) -> out (N, OH, OW, C_out)."""
-    out = conv(x, w, stride, padding) + b
+    out = conv(x, w, stride, padding, bias=b)
     return out, (x, w, stride, padding)
 
 
@@ -276,7 +287,7 @@ def conv2d_transpose_forward(x, w, b, stride=2, padding="same"):
     KH, KW, F, _ = w.shape
     out_shape = (N, transpose_output_size(H, KH, stride, padding),
                  transpose_output_size(W, KW, stride, padding), F)
-    out = conv_input_grad(x, w, out_shape, stride, padding) + b
+    out = conv_input_grad(x, w, out_shape, stride, padding, bias=b)
     return out, (x, w, stride, padding)
 
 
