@@ -11,19 +11,24 @@ slices back with ``+=``. The patch matrix is KH*KW times the input (16 times
 for a 4x4 kernel: 4.3 GB per layer at the paper's size), so the kernels below
 build only a KH-th of it, the *row patches*: im2col along the width alone,
 
-    P[n, r, ow] = x_pad[n, r, ow*s + j, c]  for all j < KW, c < C_in    (KW copies)
+    P[n, r, ow] = x_pad[n, r, ow + j, c]  for all j < KW, c < C_in      (KW copies)
 
-The patch-matrix block of kernel row i is, for output row oh, P[n, oh*s + i].
-Flatten (n, r) into one axis and, at stride 1, these are consecutive rows of
-P: a shifted slice, which is that block with nothing copied. So
+The patch-matrix block of kernel row i is, for output row oh, P[n, oh + i].
+Flatten (n, r) into one axis and these are consecutive rows of P: a shifted
+slice, which is that block with nothing copied. So
 
     y = sum over kernel rows i of  P[i : i + R] @ w[i]        (KH matrix multiplies)
 
 with w[i] (KW*C_in, C_out). A slice that runs past a sample's last output row
 into the next sample computes rows that are thrown away (KH - 1 of every
-H + KH - 1: 3 of 35 at the tiny preset). At stride s the rows i, i+s, ... are
-a strided slice, which the matrix multiply copies. The weight gradient is the
-same loop with P[i : i + R]^T @ dy.
+H + KH - 1: 3 of 35 at the tiny preset). The weight gradient is the same loop
+with P[i : i + R]^T @ dy.
+
+Strides: a stride-s convolution is a stride-1 convolution of the
+*space-to-depth* input, every s x s block of pixels stacked into one pixel
+with s*s*C_in channels, with the kernel regrouped the same way
+(``strided_kernel``). No product is wasted when s divides the kernel size
+(the generator's 4x4 stride-2 layers); a 3x3 kernel is padded to 4x4 with zeros.
 
 The transposed convolution is the adjoint (Sec. IV-A, Fig. 5 "deconvolution"):
 
@@ -31,11 +36,10 @@ The transposed convolution is the adjoint (Sec. IV-A, Fig. 5 "deconvolution"):
     conv input grad  dx = conv_input_grad(dy, w)  = conv_transpose forward
     conv weight grad dw = conv_weight_grad(x, dy)   (x and dy swapped for the transpose)
 
-At stride 1 the input gradient is itself a convolution, with the kernel turned
-by 180 degrees and its channel axes swapped (Dumoulin & Visin, "A guide to
-convolution arithmetic", 2016). At larger strides it scatters: each kernel
-offset's product dy @ w[i, j]^T is added back where that offset's window came
-from (col2im, one offset at a time).
+and the input gradient of a stride-1 convolution is itself a convolution,
+with the kernel turned by 180 degrees and its channel axes swapped
+(Dumoulin & Visin, "A guide to convolution arithmetic", 2016); at stride s it
+is that of the space-to-depth convolution, moved back by depth-to-space.
 
 On a CPU the kernels take the batch a few samples at a time
 (``batch_chunks``), so that the row patches and their products stay in cache;
@@ -77,25 +81,9 @@ def conv_geometry(H, W, KH, KW, stride, padding):
     return OH, OW, pads
 
 
-def _unpad(x_pad, pads, H, W):
-    (top, _), (left, _) = pads
-    return x_pad[:, top:top + H, left:left + W, :]
-
-
 def window(x_pad, i, j, stride, OH, OW):
     """What kernel offset (i, j) sees at every output position: (N, OH, OW, C) view."""
     return x_pad[:, i:i + stride * OH:stride, j:j + stride * OW:stride, :]
-
-
-CPU_CHUNK_BYTES = 2**19  # about half a CPU's L2 cache
-GPU_CHUNK_BYTES = 2**31  # the whole batch at the paper's size (row patches 1.1 GB)
-
-
-def batch_chunks(N, sample_bytes, xp):
-    """Slices of the batch axis holding about CPU_CHUNK_BYTES (GPU_CHUNK_BYTES) of work each."""
-    budget = CPU_CHUNK_BYTES if xp is np else GPU_CHUNK_BYTES
-    n = max(1, budget // max(sample_bytes, 1))
-    return [slice(s, s + n) for s in range(0, N, n)]
 
 
 def im2col(x_pad, KH, KW, stride, OH, OW):
@@ -124,70 +112,68 @@ def col2im(col, x_pad_shape, stride):
     return x_pad
 
 
-def row_patches(x, KW, stride, OW, pads, out):
+CPU_CHUNK_BYTES = 2**19  # about half a CPU's L2 cache
+GPU_CHUNK_BYTES = 2**31  # the whole batch at the paper's size (row patches 1.1 GB)
+
+
+def batch_chunks(N, sample_bytes, xp):
+    """Slices of the batch axis holding about CPU_CHUNK_BYTES (GPU_CHUNK_BYTES) of work each."""
+    budget = CPU_CHUNK_BYTES if xp is np else GPU_CHUNK_BYTES
+    n = max(1, budget // max(sample_bytes, 1))
+    return [slice(s, s + n) for s in range(0, N, n)]
+
+
+def row_patches(x, KW, OW, pads, out):
     """im2col along the width of the zero-padded x, written into ``out``.
 
     x (n, H, W, C) -> out (n, Hp, OW, KW, C) with out[k, r, ow, j] =
-    x_pad[k, r, ow*stride + j]: one strided copy per kernel column j. Only
-    the positions that see x are written; the padding positions of ``out``
-    must hold zeros, so one buffer from ``zeros`` serves chunk after chunk.
-    Returns out as P (n*Hp, OW, KW*C).
+    x_pad[k, r, ow + j]: one copy per kernel column j. Only the positions that
+    see x are written; the padding positions of ``out`` must hold zeros, so
+    one buffer from ``zeros`` serves chunk after chunk. Returns out as
+    P (n*Hp, OW, KW*C).
     """
     n, H, W, C = x.shape
     (top, _), (left, _) = pads
     for j in range(KW):
-        lo = max(0, -(-(left - j) // stride))          # first output column inside x
-        hi = min(OW, (W - 1 + left - j) // stride + 1)  # one past the last
+        lo, hi = max(0, left - j), min(OW, W + left - j)  # output columns that see x
         if hi > lo:
-            first = lo * stride + j - left
-            out[:, top:top + H, lo:hi, j, :] = x[:, :, first:first + stride * (hi - lo - 1) + 1:stride, :]
-    return out.reshape(n * out.shape[1], OW, KW * C)
+            out[:, top:top + H, lo:hi, j, :] = x[:, :, lo + j - left:hi + j - left, :]
+    return out.reshape(n * out.shape[1], OW, KW * out.shape[-1])
 
 
-def kernel_row_block(P, i, stride, R):
-    """Block of the patch matrix for kernel row i: rows i, i+stride, ... of P, (R*OW, KW*C).
+def _row_conv(x, KH, KW, pads, w=None, dy=None, bias=None):
+    """Stride-1 convolution on row patches: y = conv(x, w) + bias if w is given, dw if dy is given.
 
-    A view at stride 1; the reshape copies at larger strides.
-    """
-    rows = P[i:i + stride * (R - 1) + 1:stride]
-    return rows.reshape(-1, P.shape[-1])
-
-
-def _row_conv(x, KH, KW, stride, padding, w=None, dy=None, bias=None):
-    """The loop shared by conv (w given: y, plus bias) and conv_weight_grad (dy given: dw).
-
-    Each sample gets Hp // stride flat output rows (Hp padded to a whole
-    number of strides), of which the first OH are real; the rest straddle two
-    samples and are dropped (y) or meet zeros in dy (dw).
+    Each sample has Hp = H + top + bottom flat rows, of which the first OH
+    are outputs; the rest straddle two samples and are dropped (y) or meet
+    zeros in dy (dw).
     """
     xp = get_array_module(x)
     N, H, W, C = x.shape
-    OH, OW, ((top, bottom), side) = conv_geometry(H, W, KH, KW, stride, padding)
-    bottom += -(H + top + bottom) % stride
-    Hp = H + top + bottom
-    rows_per_sample = Hp // stride
+    OH, OW, pads = conv_geometry(H, W, KH, KW, 1, pads)
+    Hp = H + sum(pads[0])
     chunks = batch_chunks(N, Hp * OW * KW * C * x.itemsize, xp)
-    n = chunks[0].stop - chunks[0].start
-    patches = xp.zeros((min(n, N), Hp, OW, KW, C), dtype=x.dtype)
+    n = min(chunks[0].stop, N)
+    patches = xp.zeros((n, Hp, OW, KW, C), dtype=x.dtype)
     if w is not None:
         F = w.shape[-1]
         y = xp.empty((N, OH, OW, F), dtype=x.dtype)
-        y_rows = xp.empty((len(patches) * rows_per_sample, OW, F), dtype=x.dtype)
+        y_rows = xp.empty((n * Hp, OW, F), dtype=x.dtype)
     if dy is not None:
         G = dy.shape[-1]
         dw = xp.zeros((KH, KW * C, G), dtype=x.dtype)
-        dy_rows = xp.zeros((len(patches), rows_per_sample, OW, G), dtype=x.dtype)
+        dy_rows = xp.zeros((n, Hp, OW, G), dtype=x.dtype)
     for s in chunks:
         n = len(x[s])
-        P = row_patches(x[s], KW, stride, OW, ((top, bottom), side), patches[:n])
-        R = min(n * rows_per_sample, (n * Hp - KH) // stride + 1)  # rows whose kernel fits in P
+        P = row_patches(x[s], KW, OW, pads, patches[:n])
+        R = n * Hp - KH + 1  # flat rows whose kernel fits in P
+        if w is not None:
+            y_flat = y_rows[:R].reshape(R * OW, F)  # a view: writes go to y_rows
         if dy is not None:
             dy_rows[:n, :OH] = dy[s]
             dy_flat = dy_rows[:n].reshape(-1, G)[:R * OW]
-        if w is not None:
-            y_flat = y_rows[:R].reshape(R * OW, F)  # a view: writes go to y_rows
         for i in range(KH):
-            block = kernel_row_block(P, i, stride, R)
+            block = P[i:i + R].reshape(R * OW, KW * C)  # kernel row i's block of the patch matrix
             if w is not None:
                 if i == 0:
                     xp.matmul(block, w[i].reshape(KW * C, F), out=y_flat)
@@ -196,13 +182,73 @@ def _row_conv(x, KH, KW, stride, padding, w=None, dy=None, bias=None):
             if dy is not None:
                 dw[i] += block.T @ dy_flat
         if w is not None:
-            real_rows = y_rows[:n * rows_per_sample].reshape(n, rows_per_sample, OW, F)[:, :OH]
+            outputs = y_rows[:n * Hp].reshape(n, Hp, OW, F)[:, :OH]
             if bias is None:
-                y[s] = real_rows
+                y[s] = outputs
             else:
-                xp.add(real_rows, bias, out=y[s])
+                xp.add(outputs, bias, out=y[s])
     return (y if w is not None else None), (dw.reshape(KH, KW, C, G) if dy is not None else None)
 
+
+# --- strides through space-to-depth -----------------------------------------
+
+def space_to_depth(x, s):
+    """(N, H, W, C) -> (N, H/s, W/s, s*s*C): each s x s block becomes one pixel, channels (p, q, c)."""
+    N, H, W, C = x.shape
+    return x.reshape(N, H // s, s, W // s, s, C).transpose(0, 1, 3, 2, 4, 5).reshape(N, H // s, W // s, s * s * C)
+
+
+def depth_to_space(x, s):
+    """Inverse of space_to_depth: (N, h, w, s*s*C) -> (N, h*s, w*s, C)."""
+    N, h, w, D = x.shape
+    return x.reshape(N, h, w, s, s, D // (s * s)).transpose(0, 1, 3, 2, 4, 5).reshape(N, h * s, w * s, D // (s * s))
+
+
+def strided_kernel(w, s):
+    """(KH, KW, C, F) -> (ceil(KH/s), ceil(KW/s), s*s*C, F) for the space-to-depth input.
+
+    Tap (t, u) at block position (p, q) is w[t*s + p, u*s + q], zero past the kernel.
+    """
+    xp = get_array_module(w)
+    KH, KW, C, F = w.shape
+    th, tw = -(-KH // s), -(-KW // s)
+    w_pad = xp.zeros((th * s, tw * s, C, F), dtype=w.dtype)
+    w_pad[:KH, :KW] = w
+    return w_pad.reshape(th, s, tw, s, C, F).transpose(0, 2, 1, 3, 4, 5).reshape(th, tw, s * s * C, F)
+
+
+def unstrided_kernel(w2, s, KH, KW):
+    """Inverse of strided_kernel (used for gradients): the taps past the kernel are dropped."""
+    th, tw, D, F = w2.shape
+    C = D // (s * s)
+    w_pad = w2.reshape(th, tw, s, s, C, F).transpose(0, 2, 1, 3, 4, 5).reshape(th * s, tw * s, C, F)
+    return w_pad[:KH, :KW]
+
+
+def _strided_geometry(H, W, KH, KW, stride, padding):
+    """Padding of the input for the space-to-depth form: whole blocks, enough rows for OH outputs.
+
+    Returns OH, OW, (top, left) and the padded size (Hp, Wp), multiples of
+    the stride; input rows/columns past Hp - top (Wp - left) meet no output.
+    """
+    OH, OW, ((top, _), (left, _)) = conv_geometry(H, W, KH, KW, stride, padding)
+    Hp = stride * (OH - 1 + -(-KH // stride))
+    Wp = stride * (OW - 1 + -(-KW // stride))
+    return OH, OW, (top, left), (Hp, Wp)
+
+
+def _to_blocks(x, stride, corner, size):
+    """Zero-pad x to ``size`` with ``corner`` = (top, left), then space_to_depth."""
+    xp = get_array_module(x)
+    N, H, W, C = x.shape
+    (top, left), (Hp, Wp) = corner, size
+    h, w = min(H, Hp - top), min(W, Wp - left)
+    x_pad = xp.zeros((N, Hp, Wp, C), dtype=x.dtype)
+    x_pad[:, top:top + h, left:left + w] = x[:, :h, :w]
+    return space_to_depth(x_pad, stride)
+
+
+# --- the three primitives ---------------------------------------------------
 
 def conv(x, w, stride, padding, dy=None, bias=None):
     """y = conv(x, w) (+ bias): (N, H, W, C_in) -> (N, OH, OW, C_out).
@@ -212,43 +258,54 @@ def conv(x, w, stride, padding, dy=None, bias=None):
     convolution's backward needs both.
     """
     KH, KW = w.shape[:2]
-    y, dw = _row_conv(x, KH, KW, stride, padding, w=w, dy=dy, bias=bias)
+    if stride == 1:
+        y, dw = _row_conv(x, KH, KW, padding, w=w, dy=dy, bias=bias)
+    else:
+        _, _, corner, size = _strided_geometry(x.shape[1], x.shape[2], KH, KW, stride, padding)
+        w2 = strided_kernel(w, stride)
+        y, dw2 = _row_conv(_to_blocks(x, stride, corner, size), w2.shape[0], w2.shape[1], "valid",
+                           w=w2, dy=dy, bias=bias)
+        dw = None if dy is None else unstrided_kernel(dw2, stride, KH, KW)
     return y if dy is None else (y, dw)
 
 
 def conv_weight_grad(x, dy, w_shape, stride, padding):
     """dw of y = conv(x, w): dw[i] = P[i : i + R]^T @ dy, summed over the batch -> w_shape."""
-    return _row_conv(x, w_shape[0], w_shape[1], stride, padding, dy=dy)[1]
+    KH, KW = w_shape[:2]
+    if stride == 1:
+        return _row_conv(x, KH, KW, padding, dy=dy)[1]
+    _, _, corner, size = _strided_geometry(x.shape[1], x.shape[2], KH, KW, stride, padding)
+    th, tw = -(-KH // stride), -(-KW // stride)
+    dw2 = _row_conv(_to_blocks(x, stride, corner, size), th, tw, "valid", dy=dy)[1]
+    return unstrided_kernel(dw2, stride, KH, KW)
 
 
 def conv_input_grad(dy, w, x_shape, stride, padding, bias=None):
     """dx of y = conv(x, w): (N, OH, OW, C_out) -> x_shape = (N, H, W, C_in).
 
     (Plus ``bias`` (C_in,), when it serves as the transposed convolution.)
-
     Stride 1: the convolution of dy with w turned by 180 degrees and its
     channel axes swapped, padded by KH-1-top above and KH-1-bottom below (so
-    the output has x's size). Larger strides: each offset's block of the patch
-    gradient, dy @ w[i, j]^T, is added back where that offset's window came
-    from (col2im, one block at a time).
+    the output has x's size). Stride s: the same for the space-to-depth
+    convolution, then depth_to_space and the padding cropped.
     """
     xp = get_array_module(dy)
     N, H, W, C = x_shape
-    KH, KW, _, F = w.shape
-    OH, OW, pads = conv_geometry(H, W, KH, KW, stride, padding)
+    KH, KW = w.shape[:2]
     if stride == 1:
-        (top, bottom), (left, right) = pads
+        (top, bottom), (left, right) = conv_geometry(H, W, KH, KW, 1, padding)[2]
         w_turned = xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
         return conv(dy, w_turned, 1, ((KH - 1 - top, KH - 1 - bottom), (KW - 1 - left, KW - 1 - right)),
                     bias=bias)
-    Hp, Wp = H + sum(pads[0]), W + sum(pads[1])
-    dx_pad = xp.zeros((N, Hp, Wp, C), dtype=dy.dtype)
-    for s in batch_chunks(N, Hp * Wp * C * dy.itemsize, xp):
-        dx_s, dy_s = dx_pad[s], dy[s].reshape(-1, F)  # dx_s is a view into dx_pad
-        for i in range(KH):
-            for j in range(KW):
-                window(dx_s, i, j, stride, OH, OW)[...] += (dy_s @ w[i, j].T).reshape(len(dx_s), OH, OW, C)
-    dx = _unpad(dx_pad, pads, H, W)
+    _, _, (top, left), (Hp, Wp) = _strided_geometry(H, W, KH, KW, stride, padding)
+    blocks_shape = (N, Hp // stride, Wp // stride, stride * stride * C)
+    dx_pad = depth_to_space(conv_input_grad(dy, strided_kernel(w, stride), blocks_shape, 1, "valid"), stride)
+    h, w_ = min(H, Hp - top), min(W, Wp - left)
+    if (h, w_) == (H, W):
+        inside = dx_pad[:, top:top + H, left:left + W]
+        return xp.ascontiguousarray(inside) if bias is None else inside + bias
+    dx = xp.zeros(x_shape, dtype=dy.dtype)  # input rows/columns that meet no output
+    dx[:, :h, :w_] = dx_pad[:, top:top + h, left:left + w_]
     return dx if bias is None else dx + bias
 
 
