@@ -8,7 +8,8 @@ def leaky_relu_forward(x, alpha=0.2):
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"LeakyReLU needs 0 <= alpha <= 1, got {alpha}")
     xp = get_array_module(x)
-    return xp.maximum(x, x * alpha), (x, alpha)
+    out = x * alpha
+    return xp.maximum(out, x, out=out), (x, alpha)  # in place: one new array, not two
 
 
 def leaky_relu_backward(dout, cache):
