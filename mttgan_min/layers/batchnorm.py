@@ -39,20 +39,19 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, training,
     if training:
         m = x.size // x.shape[-1]
         mean = channel_sums(x) / m
-        x_hat = x - mean
-        var = channel_sums(x_hat, x_hat) / m
+        centred = x - mean
+        var = channel_sums(centred, centred) / m
         unbiased = var * (m / max(m - 1, 1))
         new_mean = momentum * running_mean + (1.0 - momentum) * mean
         new_var = momentum * running_var + (1.0 - momentum) * unbiased
     else:
         mean, var = running_mean, running_var
         new_mean, new_var = running_mean, running_var
-        x_hat = x - mean
+        centred = x - mean
     inv_std = 1.0 / xp.sqrt(var + eps)
-    x_hat *= inv_std  # x_hat is our own array: scaling it in place saves a pass
-    out = x_hat * gamma
+    out = centred * (gamma * inv_std)  # gamma * x_hat, with x_hat = centred * inv_std never stored
     out += beta
-    return out, (x_hat, gamma, inv_std, training), new_mean, new_var
+    return out, (centred, gamma, inv_std, training), new_mean, new_var
 
 
 def batchnorm_backward(dout, cache, param_grads=True):
@@ -64,14 +63,14 @@ def batchnorm_backward(dout, cache, param_grads=True):
     where the sums run over the M = N*H*W values of a channel; they are also
     dbeta and dgamma. Inference mode: dx = dout * gamma * inv_std.
     """
-    x_hat, gamma, inv_std, training = cache
+    centred, gamma, inv_std, training = cache  # x_hat = centred * inv_std
     scale = gamma * inv_std
     dx = dout * scale
     if training or param_grads:
-        dbeta, dgamma = channel_sums(dout), channel_sums(dout, x_hat)
+        dbeta, dgamma = channel_sums(dout), channel_sums(dout, centred) * inv_std
     if training:
         m = dout.size // dout.shape[-1]
-        dx -= x_hat * (scale * dgamma / m)
+        dx -= centred * (scale * inv_std * dgamma / m)
         dx -= scale * dbeta / m
     if not param_grads:
         return dx, None, None
