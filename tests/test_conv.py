@@ -9,7 +9,8 @@ import pytest
 from mttgan_min.gradcheck import check_function, check_layer
 from mttgan_min.layers import Conv2D, Conv2DTranspose
 from mttgan_min.layers.conv import (conv, conv2d_backward, conv2d_forward, conv2d_transpose_backward,
-                                    conv2d_transpose_forward, conv_geometry, conv_input_grad)
+                                    conv2d_transpose_forward, conv_geometry, conv_input_grad, depth_to_space, im2col,
+                                    row_patches, space_to_depth, strided_kernel, unstrided_kernel)
 
 
 def keras_same_pads(size, k, stride):
@@ -73,11 +74,55 @@ def test_conv_geometry(H, K, stride, padding, expected):
     assert (OH, pads[0]) == expected and OW == OH and pads[1] == pads[0]
 
 
+def test_explicit_pads_are_taken_as_given(rng):
+    assert conv_geometry(5, 6, 3, 3, 1, ((2, 0), (1, 1))) == (5, 6, ((2, 0), (1, 1)))
+    x, w = rng.standard_normal((2, 5, 6, 2)), rng.standard_normal((3, 3, 2, 3))
+    padded = np.pad(x, ((0, 0), (2, 0), (1, 1), (0, 0)))
+    np.testing.assert_allclose(conv(x, w, 1, ((2, 0), (1, 1))), conv(padded, w, 1, "valid"), rtol=1e-12)
+
+
 def test_conv_geometry_errors():
     with pytest.raises(ValueError, match="padding"):
         conv_geometry(5, 5, 3, 3, 1, "full")
     with pytest.raises(ValueError, match="does not fit"):
         conv_geometry(2, 2, 3, 3, 1, "valid")
+
+
+# --- the pieces of the lowering ------------------------------------------------
+
+@pytest.mark.parametrize("K,pads", [(4, ((1, 2), (1, 2))), (3, ((0, 0), (0, 0))), (2, ((1, 0), (0, 1)))])
+def test_row_patches_are_the_patch_matrix_one_kernel_row_at_a_time(rng, K, pads):
+    """Rows oh + i of a sample's row patches are kernel row i's block of im2col."""
+    x = rng.standard_normal((2, 5, 6, 3))
+    (top, bottom), (left, right) = pads
+    OH, OW, _ = conv_geometry(5, 6, K, K, 1, pads)
+    Hp = 5 + top + bottom
+    P = row_patches(x, K, OW, pads, np.zeros((2, Hp, OW, K, 3))).reshape(2, Hp, OW, K, 3)
+    col = im2col(np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0))), K, K, 1, OH, OW)
+    for i in range(K):
+        np.testing.assert_array_equal(P[:, i:i + OH], col[:, :, :, i])
+
+
+def test_space_to_depth_stacks_each_block_and_inverts():
+    x = np.arange(2 * 4 * 6 * 3, dtype=float).reshape(2, 4, 6, 3)
+    blocks = space_to_depth(x, 2)
+    assert blocks.shape == (2, 2, 3, 12)
+    # pixel (1, 2) of the blocks is x[2:4, 4:6], channels in (row, column, channel) order
+    np.testing.assert_array_equal(blocks[1, 1, 2], x[1, 2:4, 4:6].reshape(-1))
+    np.testing.assert_array_equal(depth_to_space(blocks, 2), x)
+
+
+@pytest.mark.parametrize("K,s", [(4, 2), (3, 2), (2, 3), (5, 2)])
+def test_strided_kernel_regroups_the_taps(rng, K, s):
+    w = rng.standard_normal((K, K, 2, 3))
+    w2 = strided_kernel(w, s)
+    t = -(-K // s)
+    assert w2.shape == (t, t, s * s * 2, 3)
+    for a in range(t):
+        for p in range(s):  # tap a of block row p is kernel row a*s + p, or zero past the kernel
+            expected = w[a * s + p, 1] if a * s + p < K else 0.0
+            np.testing.assert_array_equal(w2[a, 0].reshape(s, s, 2, 3)[p, 1], expected)
+    np.testing.assert_array_equal(unstrided_kernel(w2, s, K, K), w)
 
 
 # --- forward values ---------------------------------------------------------

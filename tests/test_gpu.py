@@ -38,6 +38,8 @@ def layer_cases(rng):
         ("dense", lambda: Dense(6, 4, rng=np.random.default_rng(0), dtype=f64), (3, 6)),
         ("conv", lambda: Conv2D(2, 3, 3, stride=2, rng=np.random.default_rng(0), dtype=f64), (2, 7, 7, 2)),
         ("conv4", lambda: Conv2D(2, 3, 4, stride=1, rng=np.random.default_rng(0), dtype=f64), (2, 6, 6, 2)),
+        ("conv_s3_valid", lambda: Conv2D(2, 3, 2, stride=3, padding="valid", rng=np.random.default_rng(0), dtype=f64),
+         (2, 8, 7, 2)),
         ("deconv", lambda: Conv2DTranspose(2, 3, 4, stride=2, rng=np.random.default_rng(0), dtype=f64), (2, 4, 4, 2)),
         ("deconv1", lambda: Conv2DTranspose(2, 3, 4, stride=1, rng=np.random.default_rng(0), dtype=f64),
          (2, 5, 5, 2)),
