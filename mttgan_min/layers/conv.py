@@ -53,6 +53,7 @@ from ..backend import get_array_module
 from .base import Layer
 from ..init import glorot_uniform
 
+
 def conv_geometry(H, W, KH, KW, stride, padding):
     """Output size and padding of a convolution, TensorFlow/Keras rules.
 
@@ -207,7 +208,8 @@ def depth_to_space(x, s):
 def strided_kernel(w, s):
     """(KH, KW, C, F) -> (ceil(KH/s), ceil(KW/s), s*s*C, F) for the space-to-depth input.
 
-    Tap (t, u) at block position (p, q) is w[t*s + p, u*s + q], zero past the kernel.
+    Tap (t, u) at block position (p, q) is w[t*s + p, u*s + q], zero past the
+    kernel. At s = 1 it is w itself.
     """
     xp = get_array_module(w)
     KH, KW, C, F = w.shape
@@ -248,6 +250,18 @@ def _to_blocks(x, stride, corner, size):
     return space_to_depth(x_pad, stride)
 
 
+def _stride_one_form(x, KH, KW, stride, padding):
+    """The stride-1 convolution equal to this one: (its input, kernel height, width, padding).
+
+    Stride 1: x as it is. Stride s: x padded to whole blocks and moved to
+    depth, a ceil(KH/s) x ceil(KW/s) kernel, no further padding.
+    """
+    if stride == 1:
+        return x, KH, KW, padding
+    _, _, corner, size = _strided_geometry(x.shape[1], x.shape[2], KH, KW, stride, padding)
+    return _to_blocks(x, stride, corner, size), -(-KH // stride), -(-KW // stride), "valid"
+
+
 # --- the three primitives ---------------------------------------------------
 
 def conv(x, w, stride, padding, dy=None, bias=None):
@@ -258,26 +272,15 @@ def conv(x, w, stride, padding, dy=None, bias=None):
     convolution's backward needs both.
     """
     KH, KW = w.shape[:2]
-    if stride == 1:
-        y, dw = _row_conv(x, KH, KW, padding, w=w, dy=dy, bias=bias)
-    else:
-        _, _, corner, size = _strided_geometry(x.shape[1], x.shape[2], KH, KW, stride, padding)
-        w2 = strided_kernel(w, stride)
-        y, dw2 = _row_conv(_to_blocks(x, stride, corner, size), w2.shape[0], w2.shape[1], "valid",
-                           w=w2, dy=dy, bias=bias)
-        dw = None if dy is None else unstrided_kernel(dw2, stride, KH, KW)
-    return y if dy is None else (y, dw)
+    y, dw = _row_conv(*_stride_one_form(x, KH, KW, stride, padding), w=strided_kernel(w, stride), dy=dy, bias=bias)
+    return y if dy is None else (y, unstrided_kernel(dw, stride, KH, KW))
 
 
 def conv_weight_grad(x, dy, w_shape, stride, padding):
     """dw of y = conv(x, w): dw[i] = P[i : i + R]^T @ dy, summed over the batch -> w_shape."""
     KH, KW = w_shape[:2]
-    if stride == 1:
-        return _row_conv(x, KH, KW, padding, dy=dy)[1]
-    _, _, corner, size = _strided_geometry(x.shape[1], x.shape[2], KH, KW, stride, padding)
-    th, tw = -(-KH // stride), -(-KW // stride)
-    dw2 = _row_conv(_to_blocks(x, stride, corner, size), th, tw, "valid", dy=dy)[1]
-    return unstrided_kernel(dw2, stride, KH, KW)
+    dw = _row_conv(*_stride_one_form(x, KH, KW, stride, padding), dy=dy)[1]
+    return unstrided_kernel(dw, stride, KH, KW)
 
 
 def conv_input_grad(dy, w, x_shape, stride, padding, bias=None):
