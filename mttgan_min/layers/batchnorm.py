@@ -18,14 +18,13 @@ from .base import Layer
 def channel_sums(a, b=None):
     """Per-channel sums over N, H, W of a, or of a * b: (N, H, W, C) -> (C,).
 
-    The plain sum is a product with a vector of ones, so the BLAS does it (on
-    every core); the sum of products is an einsum, which never builds a * b.
+    A product with a vector of ones: the BLAS does it on every core and sums
+    in blocks, several times more accurately in float32 than a running sum.
     """
     xp = get_array_module(a)
-    a2 = a.reshape(-1, a.shape[-1])
-    if b is None:
-        return xp.ones(a2.shape[0], dtype=a.dtype) @ a2
-    return xp.einsum("mc,mc->c", a2, b.reshape(a2.shape))
+    values = a if b is None else a * b
+    values = values.reshape(-1, values.shape[-1])
+    return xp.ones(values.shape[0], dtype=values.dtype) @ values
 
 
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, training,
