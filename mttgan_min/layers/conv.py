@@ -154,16 +154,16 @@ def _row_conv(x, KH, KW, pads, w=None, dy=None, bias=None):
     OH, OW, pads = conv_geometry(H, W, KH, KW, 1, pads)
     Hp = H + sum(pads[0])
     chunks = batch_chunks(N, Hp * OW * KW * C * x.itemsize, xp)
-    n = min(chunks[0].stop, N)
-    patches = xp.zeros((n, Hp, OW, KW, C), dtype=x.dtype)
+    most = min(chunks[0].stop, N)  # samples in the largest chunk: the buffers' size
+    patches = xp.zeros((most, Hp, OW, KW, C), dtype=x.dtype)
     if w is not None:
         F = w.shape[-1]
         y = xp.empty((N, OH, OW, F), dtype=x.dtype)
-        y_rows = xp.empty((n * Hp, OW, F), dtype=x.dtype)
+        y_rows = xp.empty((most * Hp, OW, F), dtype=x.dtype)
     if dy is not None:
         G = dy.shape[-1]
         dw = xp.zeros((KH, KW * C, G), dtype=x.dtype)
-        dy_rows = xp.zeros((n, Hp, OW, G), dtype=x.dtype)
+        dy_rows = xp.zeros((most, Hp, OW, G), dtype=x.dtype)
     for s in chunks:
         n = len(x[s])
         P = row_patches(x[s], KW, OW, pads, patches[:n])
