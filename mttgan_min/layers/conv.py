@@ -230,13 +230,13 @@ def unstrided_kernel(w2, s, KH, KW):
 def _strided_geometry(H, W, KH, KW, stride, padding):
     """Padding of the input for the space-to-depth form: whole blocks, enough rows for OH outputs.
 
-    Returns OH, OW, (top, left) and the padded size (Hp, Wp), multiples of
-    the stride; input rows/columns past Hp - top (Wp - left) meet no output.
+    Returns (top, left) and the padded size (Hp, Wp), multiples of the
+    stride; input rows/columns past Hp - top (Wp - left) meet no output.
     """
     OH, OW, ((top, _), (left, _)) = conv_geometry(H, W, KH, KW, stride, padding)
     Hp = stride * (OH - 1 + -(-KH // stride))
     Wp = stride * (OW - 1 + -(-KW // stride))
-    return OH, OW, (top, left), (Hp, Wp)
+    return (top, left), (Hp, Wp)
 
 
 def _to_blocks(x, stride, corner, size):
@@ -258,7 +258,7 @@ def _stride_one_form(x, KH, KW, stride, padding):
     """
     if stride == 1:
         return x, KH, KW, padding
-    _, _, corner, size = _strided_geometry(x.shape[1], x.shape[2], KH, KW, stride, padding)
+    corner, size = _strided_geometry(x.shape[1], x.shape[2], KH, KW, stride, padding)
     return _to_blocks(x, stride, corner, size), -(-KH // stride), -(-KW // stride), "valid"
 
 
@@ -300,7 +300,7 @@ def conv_input_grad(dy, w, x_shape, stride, padding, bias=None):
         w_turned = xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
         return conv(dy, w_turned, 1, ((KH - 1 - top, KH - 1 - bottom), (KW - 1 - left, KW - 1 - right)),
                     bias=bias)
-    _, _, (top, left), (Hp, Wp) = _strided_geometry(H, W, KH, KW, stride, padding)
+    (top, left), (Hp, Wp) = _strided_geometry(H, W, KH, KW, stride, padding)
     blocks_shape = (N, Hp // stride, Wp // stride, stride * stride * C)
     dx_pad = depth_to_space(conv_input_grad(dy, strided_kernel(w, stride), blocks_shape, 1, "valid"), stride)
     h, w_ = min(H, Hp - top), min(W, Wp - left)
