@@ -179,29 +179,30 @@ def test_conv_of_a_delta_is_the_flipped_kernel():
 
 # --- gradient checks ---------------------------------------------------------
 
-@pytest.mark.parametrize("N,H,W,C,F,K,stride,padding", CONV_CASES)
-def test_conv2d_gradients(rng, assert_all_passed, make_dout, roundoff_floor, N, H, W, C, F, K, stride, padding):
+def check_conv_gradients(rng, make_dout, roundoff_floor, forward_fn, backward_fn, x_shape, w_shape, filters,
+                         stride, padding):
+    """Gradient check of a conv forward/backward pair (``filters`` output channels); returns the results."""
     # Weights scaled like an initialiser keep |L| = |sum(out * dout)|, and so
     # the round-off of the numeric gradient (~eps * |L| / h), small.
-    inputs = {"x": rng.standard_normal((N, H, W, C)), "w": rng.standard_normal((K, K, C, F)) / np.sqrt(K * K * C),
-              "b": rng.standard_normal(F)}
-    forward = lambda x, w, b: conv2d_forward(x, w, b, stride, padding)  # noqa: E731
+    KH, KW = w_shape[:2]
+    inputs = {"x": rng.standard_normal(x_shape), "w": rng.standard_normal(w_shape) / np.sqrt(KH * KW * x_shape[-1]),
+              "b": rng.standard_normal(filters)}
+    forward = lambda x, w, b: forward_fn(x, w, b, stride, padding)  # noqa: E731
     out = forward(**inputs)[0]
     dout = make_dout(rng, out.shape)
-    results = check_function(forward, conv2d_backward, inputs, dout=dout, rng=rng, floor=roundoff_floor(out, dout))
-    assert_all_passed(results)
+    return check_function(forward, backward_fn, inputs, dout=dout, rng=rng, floor=roundoff_floor(out, dout))
+
+
+@pytest.mark.parametrize("N,H,W,C,F,K,stride,padding", CONV_CASES)
+def test_conv2d_gradients(rng, assert_all_passed, make_dout, roundoff_floor, N, H, W, C, F, K, stride, padding):
+    assert_all_passed(check_conv_gradients(rng, make_dout, roundoff_floor, conv2d_forward, conv2d_backward,
+                                           (N, H, W, C), (K, K, C, F), F, stride, padding))
 
 
 @pytest.mark.parametrize("N,H,W,C,F,K,stride,padding", TRANSPOSE_CASES)
 def test_conv2d_transpose_gradients(rng, assert_all_passed, make_dout, roundoff_floor, N, H, W, C, F, K, stride, padding):
-    inputs = {"x": rng.standard_normal((N, H, W, C)), "w": rng.standard_normal((K, K, F, C)) / np.sqrt(K * K * C),
-              "b": rng.standard_normal(F)}
-    forward = lambda x, w, b: conv2d_transpose_forward(x, w, b, stride, padding)  # noqa: E731
-    out = forward(**inputs)[0]
-    dout = make_dout(rng, out.shape)
-    results = check_function(forward, conv2d_transpose_backward, inputs, dout=dout, rng=rng,
-                             floor=roundoff_floor(out, dout))
-    assert_all_passed(results)
+    assert_all_passed(check_conv_gradients(rng, make_dout, roundoff_floor, conv2d_transpose_forward,
+                                           conv2d_transpose_backward, (N, H, W, C), (K, K, F, C), F, stride, padding))
 
 
 @pytest.mark.parametrize("layer_cls,kernel,stride,padding", [(Conv2D, 3, 2, "same"), (Conv2D, 4, 1, "same"),
