@@ -15,10 +15,11 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from mttgan_min import backend, rundir
-from mttgan_min.checkpoint import CheckpointError, check_groups, check_preset, load_checkpoint
-from mttgan_min.gan_step import sample_latent
-from mttgan_min.models import build_generator, get_preset
+from . import backend
+from .run import rundir
+from .run.checkpoint import CheckpointError, check_groups, check_preset, load_checkpoint
+from .gan_step import sample_latent
+from .models import build_generator, get_preset
 
 
 class UsageError(Exception):

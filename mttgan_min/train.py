@@ -9,7 +9,7 @@
 
 With no arguments: CPU, tiny preset, synthetic data, the whole MTT-GAN schedule.
 One iteration = ``gan_step.mtt_gan_step`` on 16 real crops (+ 16 and 32 generated).
-The run directory is described in ``mttgan_min.rundir``; stop with Ctrl-C (or
+The run directory is described in ``mttgan_min.run.rundir``; stop with Ctrl-C (or
 SIGTERM) at any time, then continue with ``--resume RUN_DIR``.
 """
 import argparse
@@ -22,14 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-import mttgan_min
-from mttgan_min import backend, gan_step, rundir
-from mttgan_min.checkpoint import CheckpointError, load_checkpoint
-from mttgan_min.data import DataError, prepare_data
-from mttgan_min.models import PRESETS, get_preset
-from mttgan_min.schedule import (BATCH, NonFiniteError, StopFlag, Stopped, iterations_of, plan_stages,
+from . import __version__
+from . import backend, gan_step
+from .run import rundir
+from .run.checkpoint import CheckpointError, load_checkpoint
+from .data import DataError, prepare_data
+from .models import PRESETS, get_preset
+from .run.loop import (BATCH, NonFiniteError, StopFlag, Stopped, iterations_of, plan_stages,
                                  run_schedule)
-from mttgan_min.trainstate import TrainState
+from .run.state import TrainState
 
 KAGGLE_FACTOR = 5    # SPEC "Data": soft augmentation factor of the pretraining pool
 # Per-preset defaults. The paper's learning rate is 1e-5 (Adam, beta1 0.5) for 100 + 100 full epochs,
@@ -207,7 +208,7 @@ def estimate_bytes(state):
 
 def config_record(cfg, pools, source, stages):
     record = {
-        "mttgan_min_version": mttgan_min.__version__,
+        "mttgan_min_version": __version__,
         "git_commit": rundir.git_commit(),
         "command": [Path(sys.executable).name, "-m", "mttgan_min.train"] + sys.argv[1:],
         "created": datetime.now().isoformat(timespec="seconds"),

@@ -3,9 +3,9 @@ loading checks the preset and every shape and says what does not match."""
 import numpy as np
 import pytest
 
-from mttgan_min import checkpoint
-from mttgan_min.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from mttgan_min.trainstate import TrainState
+from mttgan_min.run import checkpoint
+from mttgan_min.run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from mttgan_min.run.state import TrainState
 
 CFG = dict(mode="mtt", preset="tiny", device="cpu", lr=2e-4, seed=0, latent="normal", ema_buffers="average",
            ema_decay=0.999)

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from mttgan_min import backend, gan_step, rundir, sample, train
-from mttgan_min.checkpoint import load_checkpoint
+from mttgan_min import backend, gan_step, sample, train
+from mttgan_min.run import rundir
+from mttgan_min.run.checkpoint import load_checkpoint
 
 FEW = ["--preset", "tiny", "--max-iters-per-epoch", "1", "--seed", "3"]
 

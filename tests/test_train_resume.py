@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mttgan_min import gan_step, rundir, schedule, train
-from mttgan_min.checkpoint import load_checkpoint
-from mttgan_min.trainstate import TrainState, save_networks
+from mttgan_min import gan_step, train
+from mttgan_min.run import loop, rundir
+from mttgan_min.run.checkpoint import load_checkpoint
+from mttgan_min.run.state import TrainState, save_networks
 
 ROOT = Path(__file__).resolve().parents[1]
 # fine-tuning only, one epoch of 2 iterations (interrupted inside it), from a shared "pretraining"
@@ -103,7 +104,7 @@ def _rows(run):
 
 
 def test_sigterm_sets_the_stop_flag_instead_of_killing():
-    with schedule.StopFlag() as stop:
+    with loop.StopFlag() as stop:
         os.kill(os.getpid(), signal.SIGTERM)
         for _ in range(100):  # the handler runs between bytecodes
             if stop.signum is not None:

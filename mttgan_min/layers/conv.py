@@ -51,7 +51,7 @@ import numpy as np
 
 from ..backend import get_array_module
 from .base import Layer
-from ..init import glorot_uniform
+from ..initializers import glorot_uniform
 
 
 def conv_geometry(H, W, KH, KW, stride, padding):

@@ -1,7 +1,7 @@
 """Fully connected layer: out = x @ w + b."""
 import numpy as np
 
-from ..init import glorot_uniform
+from ..initializers import glorot_uniform
 from .base import Layer
 
 

@@ -21,9 +21,10 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from mttgan_min import backend, gan_step, rundir
-from mttgan_min.data import epoch_real_batches, iterations_per_epoch
-from mttgan_min.trainstate import save_networks
+from .. import backend, gan_step
+from . import rundir
+from ..data import epoch_real_batches, iterations_per_epoch
+from .state import save_networks
 
 BATCH = 32           # SPEC "Losses and optimisation": 16 real + 16 generated per D step
 PLOT_EVERY_S = 60.0  # redraw loss_curves.png at most this often during a stage (and at every stage end)

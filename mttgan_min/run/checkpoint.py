@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mttgan_min.backend import to_numpy
+from ..backend import to_numpy
 
 FORMAT = 1
 META_KEY = "__meta__"

@@ -10,7 +10,7 @@
     RUN/samples/<stage>_e<epoch>.png   the fixed latent batch through G after every epoch
                              (student | teacher side by side during MTT fine-tuning)
     RUN/fixed_latent.npy     the fixed latent batch of the sample grids (also in every checkpoint)
-    RUN/checkpoint.npz       the latest checkpoint (mttgan_min.checkpoint), rewritten atomically
+    RUN/checkpoint.npz       the latest checkpoint (mttgan_min.run.checkpoint), rewritten atomically
                              at the end of every epoch and when the run is stopped
     RUN/pretrained.npz       G and D after the pretraining stage (for --pretrained)
     RUN/generator.npz        the final generator (teacher G for mtt, else the student)
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mttgan_min.checkpoint import atomic_write
+from .checkpoint import atomic_write
 
 METRIC_FIELDS = ("stage", "epoch", "iteration", "d_loss", "g_loss", "d_real", "d_fake", "seconds")
 

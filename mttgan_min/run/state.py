@@ -22,12 +22,12 @@ import copy
 
 import numpy as np
 
-from mttgan_min import checkpoint
-from mttgan_min.adam import Adam
-from mttgan_min.backend import make_rng
-from mttgan_min.ema import EMATeacher
-from mttgan_min.gan_step import sample_latent
-from mttgan_min.models import build_discriminator, build_generator, get_preset
+from . import checkpoint
+from ..adam import Adam
+from ..backend import make_rng
+from ..ema import EMATeacher
+from ..gan_step import sample_latent
+from ..models import build_discriminator, build_generator, get_preset
 
 N_FIXED = 36  # fixed latents for the per-epoch sample grid (6 x 6)
 
