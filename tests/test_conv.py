@@ -9,8 +9,9 @@ import pytest
 from mttgan_min.gradcheck import check_function, check_layer
 from mttgan_min.layers import Conv2D, Conv2DTranspose
 from mttgan_min.layers.conv import (conv, conv2d_backward, conv2d_forward, conv2d_transpose_backward,
-                                    conv2d_transpose_forward, conv_geometry, conv_input_grad, depth_to_space, im2col,
+                                    conv2d_transpose_forward, conv_input_grad, depth_to_space,
                                     row_patches, space_to_depth, strided_kernel, unstrided_kernel)
+from mttgan_min.layers.im2col import conv_geometry, im2col
 
 
 def keras_same_pads(size, k, stride):

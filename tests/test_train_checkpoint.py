@@ -3,6 +3,7 @@ loading checks the preset and every shape and says what does not match."""
 import numpy as np
 import pytest
 
+from mttgan_min import fileio
 from mttgan_min.run import checkpoint
 from mttgan_min.run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mttgan_min.run.state import TrainState
@@ -26,7 +27,7 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatc
             args[0].write(b"PK\x03\x04 partial zip")
         raise OSError(28, "No space left on device")
 
-    target = checkpoint.np if fail_in == "savez" else checkpoint.os
+    target = checkpoint.np if fail_in == "savez" else fileio.os
     monkeypatch.setattr(target, "savez" if fail_in == "savez" else "replace", crash)
     with pytest.raises(OSError):
         save_checkpoint(path, _groups(2.0), {"preset": "tiny", "epoch": 2})

@@ -6,7 +6,7 @@ windows back with ``col2im``, so overlapping windows (stride < pool) work.
 """
 from ..backend import get_array_module
 from .base import Layer
-from .conv import col2im, conv_geometry, im2col
+from .im2col import col2im, conv_geometry, im2col
 
 
 def maxpool_forward(x, pool=2, stride=None, padding="valid"):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import atomic_write
+from ..fileio import atomic_write
 
 METRIC_FIELDS = ("stage", "epoch", "iteration", "d_loss", "g_loss", "d_real", "d_fake", "seconds")
 
