@@ -12,6 +12,7 @@ correction has been folded into the step size.
 import numpy as np
 
 from .backend import get_array_module, to_device
+from .layers.base import state_dict_problems
 
 
 class Adam:
@@ -44,14 +45,12 @@ class Adam:
         return state
 
     def load_state_dict(self, state):
-        expected = {"t"} | {f"m.{k}" for k in self.m} | {f"v.{k}" for k in self.v}
-        if set(state) != expected:
-            raise ValueError("Adam state does not match the network's parameters: "
-                             f"missing {sorted(expected - set(state))}, unexpected {sorted(set(state) - expected)}")
+        """Restore ``t`` and the moments in place; names and shapes are checked first (ValueError)."""
+        expected = self.state_dict()
+        problems = state_dict_problems(expected, state)
+        if problems:
+            raise ValueError("Adam state does not match the network's parameters: " + "; ".join(problems))
         self.t = int(state["t"])
-        for k in self.m:
-            for moments, prefix in ((self.m, "m."), (self.v, "v.")):
-                if tuple(state[prefix + k].shape) != tuple(moments[k].shape):
-                    raise ValueError(f"Adam state {prefix + k}: expected shape {tuple(moments[k].shape)}, "
-                                     f"got {tuple(state[prefix + k].shape)}")
-                moments[k][...] = to_device(state[prefix + k], get_array_module(moments[k]))
+        for k, moments in expected.items():
+            if k != "t":
+                moments[...] = to_device(state[k], get_array_module(moments))

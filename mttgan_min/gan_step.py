@@ -12,17 +12,7 @@ Per minibatch of 32:
 from .backend import get_array_module, to_numpy
 from .losses import bce_with_logits_backward, bce_with_logits_forward
 from .layers.activations import sigmoid
-
-LATENTS = ("normal", "uniform")
-
-
-def sample_latent(rng, n, latent_dim=100, kind="normal", dtype="float32"):
-    """z (n, latent_dim): N(0, 1) (SPEC decision) or U[0, 1) ('uniform')."""
-    if kind == "normal":
-        return rng.standard_normal((n, latent_dim), dtype=dtype)
-    if kind == "uniform":
-        return rng.random((n, latent_dim), dtype=dtype)
-    raise ValueError(f"latent must be one of {LATENTS}, got {kind!r}")
+from .models import LATENTS, sample_latent  # noqa: F401  (LATENTS: the choices of --latent)
 
 
 def _fill(xp, n, value, dtype):

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .backend import to_device, to_numpy
 from .layers import (BatchNorm2D, Conv2D, Conv2DTranspose, Dense, Dropout, Flatten, LeakyReLU,
                      Reshape, Residual, Sequential, Sigmoid)
 from .layers.activations import sigmoid
 
 ALPHA = 0.2  # LeakyReLU slope, Sec. IV-A
+LATENTS = ("normal", "uniform")
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,34 @@ def build_discriminator(preset="paper", rng=None, dtype=np.float32, dropout_rng=
 def d_probability(D, x):
     """D's output layer: sigmoid of the logits, (N, 1) in [0, 1]."""
     return sigmoid(D.forward(x))
+
+
+def sample_latent(rng, n, latent_dim=100, kind="normal", dtype="float32"):
+    """z (n, latent_dim) from ``rng`` (NumPy or CuPy generator): N(0, 1) ("normal") or U[0, 1) ("uniform").
+
+    The paper does not name the latent distribution; see docs/design.md, "Latent distribution".
+    """
+    if kind == "normal":
+        return rng.standard_normal((n, latent_dim), dtype=dtype)
+    if kind == "uniform":
+        return rng.random((n, latent_dim), dtype=dtype)
+    raise ValueError(f"latent must be one of {LATENTS}, got {kind!r}")
+
+
+def generate(G, z, xp=np, batch=64):
+    """Images (N, S, S, 1) as a NumPy array from latents z (N, latent_dim), G in inference mode.
+
+    Batch normalisation uses its running statistics; ``z`` is sent to ``xp`` ``batch`` rows at a
+    time, and G's training flag is restored afterwards.
+    """
+    was_training = next(G.walk()).training
+    G.set_training(False)
+    try:
+        out = [to_numpy(G.forward(to_device(z[i:i + batch], xp))) for i in range(0, len(z), batch)]
+    finally:
+        G.set_training(was_training)
+        G.clear_cache()
+    return np.concatenate(out)
 
 
 def summary(net):

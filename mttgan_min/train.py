@@ -1,4 +1,5 @@
-"""Train a GAN of the paper: ``python -m mttgan_min.train`` (SPEC "The three GANs compared").
+"""Train a GAN of the paper: ``python -m mttgan_min.train`` (the three GANs of Sec. V;
+docs/design.md, "The three GANs and their stages").
 
     mtt       pretrain on the Kaggle-like pool (3 classes pooled, augmentation factor 5),
               then fine-tune on the COVID pool (factor 50) from those weights with fresh
@@ -9,12 +10,14 @@
 
 With no arguments: CPU, tiny preset, synthetic data, the whole MTT-GAN schedule.
 One iteration = ``gan_step.mtt_gan_step`` on 16 real crops (+ 16 and 32 generated).
-The run directory is described in ``mttgan_min.run.rundir``; stop with Ctrl-C (or
-SIGTERM) at any time, then continue with ``--resume RUN_DIR``.
+The run directory is described in ``mttgan_min.run.rundir`` (and in RUN/README.txt); stop with
+Ctrl-C (or SIGTERM) at any time, then continue with ``--resume RUN_DIR``.
 """
 import argparse
 import json
 import math
+import os
+import shutil
 import signal
 import sys
 from datetime import datetime
@@ -23,65 +26,68 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from . import backend, gan_step
-from .run import rundir
-from .run.checkpoint import CheckpointError, load_checkpoint
+from . import backend
+from .cli import HelpFormatter, UsageError
 from .data import DataError, prepare_data
-from .models import PRESETS, get_preset
+from .models import LATENTS, PRESETS, get_preset
+from .run import rundir
+from .run.checkpoint import CheckpointError, load_latest
 from .run.loop import (BATCH, NonFiniteError, StopFlag, Stopped, iterations_of, plan_stages,
-                                 run_schedule)
+                       run_schedule, short_stage_warnings)
+from .run.pictures import plot_losses
 from .run.state import TrainState
 
-KAGGLE_FACTOR = 5    # SPEC "Data": soft augmentation factor of the pretraining pool
-# Per-preset defaults. The paper's learning rate is 1e-5 (Adam, beta1 0.5) for 100 + 100 full epochs,
-# about 113,000 iterations on a GPU, with the EMA decay 0.999 (SPEC "Mean teacher"). The tiny preset
-# exists so that the whole schedule runs on a 2-core CPU in under 10 minutes, which allows only about
-# 200 iterations: its epochs are capped (--max-iters-per-epoch; 0 removes the cap), its learning rate is
-# 1e-3, at which the generator draws recognisable chest films within that budget (at 1e-5 it draws
-# nothing visible), and its EMA decay is 0.98, a teacher memory of ~50 steps that fits 50 fine-tuning
-# iterations (with 0.999 the teacher would still be 95% the pretrained generator at the end). Every
-# choice is recorded in config.json; the options override them.
+KAGGLE_FACTOR = 5    # soft augmentation factor of the pretraining pool (Sec. III)
+CHECKPOINT_MINUTES = 5.0  # docs/design.md, "Checkpoints"
+# Per-preset defaults: docs/design.md, "Presets". Every choice is recorded in config.json; the
+# options override them.
 PRESET_DEFAULTS = {
     "paper": dict(pretrain_epochs=100, finetune_epochs=100, lr=1e-5, max_iters_per_epoch=0, ema_decay=0.999),
     "small": dict(pretrain_epochs=10, finetune_epochs=10, lr=2e-4, max_iters_per_epoch=0, ema_decay=0.999),
     "tiny": dict(pretrain_epochs=6, finetune_epochs=2, lr=1e-3, max_iters_per_epoch=25, ema_decay=0.98),
 }
 MODES = ("baseline", "transfer", "mtt")
+RESUME_OPTIONS = ("resume", "device", "checkpoint_minutes", "kaggle_dir", "covid_dir")  # may go with --resume
 
 
-class UsageError(Exception):
-    """A user mistake; the message is one sentence and the exit code 2."""
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM before the training loop; ``code`` is 128 + the signal number."""
+
+    def __init__(self, code=130):
+        super().__init__(code)
+        self.code = code
 
 
 # --- command line -------------------------------------------------------------------------------
 def build_parser():
     p = argparse.ArgumentParser(
-        prog="python -m mttgan_min.train",
-        description="Train one of the paper's GANs (baseline, transfer or MTT-GAN) and leave a run directory "
-                    "(config.json, manifest.json, metrics.csv, loss_curves.png, samples/, checkpoint.npz, "
-                    "generator.npz). With no arguments: CPU, tiny preset, synthetic data, the whole MTT-GAN "
-                    "schedule (pretraining, then fine-tuning with EMA teachers) in under 10 minutes. "
-                    "Defaults are in [brackets].",
-        epilog="Ctrl-C or SIGTERM finishes the current iteration, writes RUN/checkpoint.npz and exits "
-               "(code 130 or 143); --resume RUN continues it. On the CPU a resumed run ends with exactly "
-               "the weights of an uninterrupted one; on the GPU only statistically (CuPy's generator state "
-               "cannot be saved, so device noise is reseeded from a saved host generator). "
+        prog="python -m mttgan_min.train", formatter_class=HelpFormatter,
+        argument_default=argparse.SUPPRESS,  # an option not given is absent (see resolve_options)
+        description="Train one of the paper's GANs (baseline, transfer or MTT-GAN) and leave a run directory\n"
+                    "(config.json, split.json, metrics.csv, loss_curves.png, samples/, checkpoint.npz,\n"
+                    "generator.npz; RUN/README.txt lists them). With no arguments: CPU, tiny preset, synthetic\n"
+                    "data, the whole MTT-GAN schedule (pretraining, then fine-tuning with EMA teachers) in\n"
+                    "under 10 minutes.",
+        epilog="Ctrl-C or SIGTERM finishes the current iteration, writes RUN/checkpoint.npz and exits\n"
+               "(code 130 or 143); --resume RUN continues it. On the CPU a resumed run ends with exactly\n"
+               "the weights of an uninterrupted one; on the GPU only statistically (CuPy's generator state\n"
+               "cannot be saved, so device noise is reseeded from a saved host generator).\n"
                "Exit codes: 0 done, 1 training failed (non-finite loss, disk error), 2 usage error.")
-    # every default is None here so that we can tell which options were given (see resolve_options)
     a = p.add_argument
-    a("--device", choices=backend.DEVICES, help="cpu (NumPy) or gpu (CuPy) [cpu]")
+    a("--device", choices=backend.DEVICES, help="cpu (NumPy) or gpu (CuPy) (default: cpu)")
     a("--preset", choices=sorted(PRESETS), help="network and image size: tiny 32px, small 64px, "
-      "paper 128px [tiny on cpu, paper on gpu]")
-    a("--mode", choices=MODES, help="which GAN of the paper to train [mtt]")
+      "paper 128px (default: tiny on cpu, paper on gpu)")
+    a("--mode", choices=MODES, help="which GAN of the paper to train (default: mtt)")
     a("--augment-factor", type=int, metavar="K",
-      help="soft-augmentation factor of the COVID pool (crops per image per epoch; 1 = none) "
-           f"[50 for mtt/transfer, 1 for baseline]; the Kaggle pool always uses {KAGGLE_FACTOR}")
+      help="soft-augmentation factor of the COVID pool (crops per image per epoch; 1 = none); the "
+           f"Kaggle pool always uses {KAGGLE_FACTOR} (default: 50 for mtt/transfer, 1 for baseline)")
     a("--kaggle-dir", metavar="DIR", help="the Kaggle 'Chest X-Ray Images (Pneumonia)' folder "
-      "(holding chest_xray/ or train/) [synthetic pool]; not read by --mode baseline or --pretrained")
+      "(holding chest_xray/ or train/); not read by --mode baseline or --pretrained; with --resume: "
+      "the new place of a moved folder (default: synthetic pool)")
     a("--covid-dir", metavar="DIR", help="the ieee8023 covid-chestxray-dataset folder (metadata.csv, "
-      "images/) [synthetic pool]")
+      "images/); with --resume: the new place of a moved folder (default: synthetic pool)")
     a("--covid-train-cap", type=int, metavar="N", help="at most N COVID training images (the paper "
-      "had 159 after the held-out test set) [159]")
+      "had 159 after the held-out test set) (default: 159)")
     a("--pretrain-epochs", type=int, metavar="E", help="epochs on the Kaggle pool "
       + _per_preset("pretrain_epochs"))
     a("--finetune-epochs", type=int, metavar="E", help="epochs on the COVID pool (the baseline's "
@@ -92,32 +98,48 @@ def build_parser():
     a("--ema-decay", type=float, metavar="ALPHA", help="mtt only: teacher = alpha * teacher + "
       "(1 - alpha) * student after every step " + _per_preset("ema_decay"))
     a("--ema-buffers", choices=("average", "copy"), help="mtt only: the teacher's batch-norm "
-      "running statistics are averaged like weights or copied from the student [average]")
-    a("--latent", choices=gan_step.LATENTS, help="z ~ N(0, 1) or U[0, 1) [normal]")
-    a("--seed", type=int, help="seeds data split, initialisation, batches, crops and noise [0]")
-    a("--out", metavar="DIR", help="the run directory to create [runs/<mode>-<preset>-s<seed>-<time>]")
+      "running statistics are averaged like weights or copied from the student (default: average)")
+    a("--latent", choices=LATENTS, help="z ~ N(0, 1) or U[0, 1) (default: normal)")
+    a("--seed", type=int, help="seeds data split, initialisation, batches, crops and noise (default: 0)")
+    a("--checkpoint-minutes", type=float, metavar="M", help="also write a checkpoint every M minutes of "
+      "training, not only at epoch ends; 0 = only at epoch ends (default: "
+      f"{CHECKPOINT_MINUTES:g})")
+    a("--out", metavar="DIR", help="the run directory to create "
+      "(default: runs/<mode>-<preset>-s<seed>-<time>)")
     a("--resume", metavar="RUN", help="continue the interrupted run in RUN (its config.json "
-      "fixes every setting; only --device may be given with it)")
+      "fixes every setting; only --device, --checkpoint-minutes, --kaggle-dir and --covid-dir "
+      "may be given with it)")
     a("--pretrained", metavar="RUN", help="transfer/mtt: skip pretraining and fine-tune from "
-      "RUN/pretrained.npz, so Transfer and MTT runs share one pretraining")
+      "RUN/pretrained.npz, so Transfer and MTT runs share one pretraining; RUN must hold out the "
+      "same test images (same --seed and data)")
     return p
 
 
 def _per_preset(key):
-    return "[" + ", ".join(f"{v[key]:g} for {k}" for k, v in PRESET_DEFAULTS.items()) + "]"
+    return "(default: " + ", ".join(f"{v[key]:g} for {k}" for k, v in PRESET_DEFAULTS.items()) + ")"
+
+
+def _opt(name):
+    return "--" + name.replace("_", "-")
 
 
 def resolve_options(args):
-    """Turn parsed arguments (None = not given) into the run's complete settings.
+    """Turn parsed arguments (absent = not given) into the run's complete settings.
 
     Raises UsageError for impossible combinations.
     """
-    given = {k: v for k, v in vars(args).items() if v is not None}
+    given = dict(vars(args))
+    if "seed" in given and given["seed"] < 0:
+        raise UsageError(f"--seed must be 0 or more, not {given['seed']}.")
+    if "checkpoint_minutes" in given and not (math.isfinite(given["checkpoint_minutes"])
+                                              and given["checkpoint_minutes"] >= 0):
+        raise UsageError(f"--checkpoint-minutes must be 0 (only at epoch ends) or more, "
+                         f"not {given['checkpoint_minutes']}.")
     if "resume" in given:
-        others = sorted(k for k in given if k not in ("resume", "device"))
+        others = sorted(k for k in given if k not in RESUME_OPTIONS)
         if others:
             raise UsageError(f"--resume takes every setting from the run's config.json, so it cannot be "
-                             f"combined with --{others[0].replace('_', '-')}.")
+                             f"combined with {_opt(others[0])}.")
         return given
     device = given.get("device", "cpu")
     preset = given.get("preset", "paper" if device == "gpu" else "tiny")
@@ -126,12 +148,12 @@ def resolve_options(args):
     if mode == "baseline":
         for opt in ("pretrained", "pretrain_epochs"):
             if opt in given:
-                raise UsageError(f"--{opt.replace('_', '-')} does not apply to --mode baseline, "
+                raise UsageError(f"{_opt(opt)} does not apply to --mode baseline, "
                                  "which trains from scratch on the COVID pool only.")
     if mode != "mtt":
         for opt in ("ema_decay", "ema_buffers"):
             if opt in given:
-                raise UsageError(f"--{opt.replace('_', '-')} only applies to --mode mtt "
+                raise UsageError(f"{_opt(opt)} only applies to --mode mtt "
                                  f"(--mode {mode} has no teacher).")
     if "pretrained" in given and "pretrain_epochs" in given:
         raise UsageError("--pretrained skips pretraining, so --pretrain-epochs cannot be given with it.")
@@ -152,6 +174,7 @@ def resolve_options(args):
         max_iters_per_epoch=given.get("max_iters_per_epoch", defaults["max_iters_per_epoch"]),
         pretrained=given.get("pretrained"),
         batch_size=BATCH,
+        checkpoint_minutes=given.get("checkpoint_minutes", CHECKPOINT_MINUTES),
     )
     positive = {"augment_factor": cfg["covid_factor"], "finetune_epochs": cfg["finetune_epochs"],
                 "covid_train_cap": cfg["covid_train_cap"]}
@@ -159,7 +182,7 @@ def resolve_options(args):
         positive["pretrain_epochs"] = cfg["pretrain_epochs"]
     for name, value in positive.items():
         if value < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, not {value}.")
+            raise UsageError(f"{_opt(name)} must be at least 1, not {value}.")
     if cfg["max_iters_per_epoch"] < 0:
         raise UsageError(f"--max-iters-per-epoch must be 0 (no cap) or more, not {cfg['max_iters_per_epoch']}.")
     if not (math.isfinite(cfg["lr"]) and cfg["lr"] > 0):
@@ -173,40 +196,77 @@ def resolve_options(args):
         cfg["kaggle_dir"] = None
     for opt in ("kaggle_dir", "covid_dir", "pretrained"):
         if cfg[opt] is not None and not Path(cfg[opt]).is_dir():
-            raise UsageError(f"--{opt.replace('_', '-')} {cfg[opt]} is not a directory.")
+            raise UsageError(f"{_opt(opt)} {cfg[opt]} is not a directory.")
         if cfg[opt] is not None:
             cfg[opt] = str(Path(cfg[opt]).resolve())
-    if cfg["pretrained"] and not (Path(cfg["pretrained"]) / "pretrained.npz").is_file():
-        raise UsageError(f"--pretrained {cfg['pretrained']} holds no pretrained.npz (its pretraining "
-                         "stage has not finished).")
+    if cfg["pretrained"]:
+        check_pretrained_run(Path(cfg["pretrained"]))
     cfg["out"] = given.get("out") or \
         f"runs/{mode}-{preset}-s{cfg['seed']}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     return cfg
 
 
-def _raise_interrupt(signum, frame):  # before the loop, SIGTERM acts like Ctrl-C
-    raise KeyboardInterrupt
+def check_pretrained_run(pre):
+    """Raise UsageError unless ``pre`` holds a finished pretraining stage, saying why not."""
+    if (pre / "pretrained.npz").is_file():
+        return
+    try:
+        options = rundir.read_json(pre / "config.json")["options"]
+    except (OSError, ValueError, KeyError, TypeError):
+        options = None
+    if options is None:
+        why = "it is not a training run"
+    elif options.get("mode") == "baseline":
+        why = "it is a baseline run, which has no pretraining stage; give an mtt or transfer run"
+    elif options.get("pretrained"):
+        why = f"it was itself fine-tuned from --pretrained {options['pretrained']}; give that run"
+    else:
+        why = "its pretraining stage has not finished"
+    raise UsageError(f"--pretrained {pre} holds no pretrained.npz: {why}.")
+
+
+def _raise_interrupt(signum, frame):  # before the loop, SIGTERM acts like Ctrl-C, with its own exit code
+    raise Interrupted(128 + signum)
 
 
 # --- setup --------------------------------------------------------------------------------------
-def load_resume(args):
-    run = Path(args.resume)
-    if not (run / "config.json").is_file() or not (run / "checkpoint.npz").is_file():
+def load_resume(options):
+    """(settings, run directory) of the run to continue; raises UsageError with one sentence."""
+    run = Path(options["resume"])
+    if not (run / "config.json").is_file() or not (
+            (run / "checkpoint.npz").is_file() or (run / "checkpoint.prev.npz").is_file()):
         raise UsageError(f"--resume {run} is not a run directory (it needs config.json and checkpoint.npz).")
-    saved = rundir.read_json(run / "config.json")
+    try:
+        saved = rundir.read_json(run / "config.json")
+    except ValueError as err:
+        raise UsageError(f"{run / 'config.json'} is not valid JSON ({err}), so the run's settings are unknown.")
+    except OSError as err:
+        raise UsageError(f"cannot read {run / 'config.json'}: {err.strerror or err}.")
+    if not isinstance(saved, dict) or not isinstance(saved.get("options"), dict):
+        raise UsageError(f"{run / 'config.json'} has no \"options\" record, so the run's settings are unknown.")
     cfg = dict(saved["options"], out=str(run))
-    if args.device:
-        cfg["device"] = args.device
+    cfg.setdefault("checkpoint_minutes", CHECKPOINT_MINUTES)  # runs made before the option existed
+    for opt in ("device", "checkpoint_minutes"):
+        if opt in options:
+            cfg[opt] = options[opt]
+    for opt, pool in (("kaggle_dir", "Kaggle"), ("covid_dir", "COVID")):
+        if opt in options:  # the data folder moved: the split check in run_training proves it is the same data
+            if not Path(options[opt]).is_dir():
+                raise UsageError(f"{_opt(opt)} {options[opt]} is not a directory.")
+            cfg[opt] = str(Path(options[opt]).resolve())
+        elif cfg.get(opt) and not Path(cfg[opt]).is_dir():
+            raise UsageError(f"the {pool} data folder of this run, {cfg[opt]}, is gone; if it moved, "
+                             f"continue with --resume {run} {_opt(opt)} NEW_PLACE.")
     return cfg, run
 
 
 def estimate_bytes(state):
-    """Checkpoint size x 2 (old + new while saving) + exports + samples, with a margin."""
+    """Checkpoint size x 3 (latest, previous, new while saving) + exports + samples, with a margin."""
     net_bytes = sum(int(v.nbytes) for net in (state.G, state.D) for v in net.state_dict().values())
-    return int(net_bytes * 4 * 2 + net_bytes * 2 + 50 * 2**20)
+    return int(net_bytes * 4 * 3 + net_bytes * 2 + 50 * 2**20)
 
 
-def config_record(cfg, pools, source, stages):
+def config_record(cfg, pools, source, stages, per_epoch):
     record = {
         "mttgan_min_version": __version__,
         "git_commit": rundir.git_commit(),
@@ -215,70 +275,182 @@ def config_record(cfg, pools, source, stages):
         "python": sys.version.split()[0], "numpy": np.__version__,
         "options": {k: v for k, v in cfg.items() if k != "out"},
         "preset": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(get_preset(cfg["preset"])).items()},
-        "stages": [],
+        "stages": [dict(st, images=len(pools[st["pool"]].images), iterations_per_epoch=n)
+                   for st, n in zip(stages, per_epoch)],
         "data": {name: {"source": source.get(name), "train_images": len(pool.images)}
                  for name, pool in pools.items()},
     }
-    for st in stages:
-        n = len(pools[st["pool"]].images)
-        record["stages"].append(dict(st, images=n, iterations_per_epoch=iterations_of(st, n, cfg["max_iters_per_epoch"])))
     return record
 
 
-def run_training(cfg, run, resume):
+def split_differences(recorded, current, compare=None):
+    """The keys (e.g. "test", "seed") in which two split records differ; the data folders' places
+    ("dirs") never count. ``compare``: only these keys."""
+    keys = compare or sorted((set(recorded) | set(current)) - {"dirs"})
+    return [k for k in keys if _jsonable(recorded.get(k)) != _jsonable(current.get(k))]
+
+
+def check_pretrained_split(pre, split):
+    """Raise UsageError unless the --pretrained run ``pre`` holds out the same test images as this run
+    (the same seed, test size and test files of every class both record): otherwise held-out images
+    may have been in its pretraining pool (docs/design.md, "Pretrained runs share the held-out split")."""
+    path = rundir.split_path(pre)
+    try:
+        theirs = rundir.read_json(path)
+    except (OSError, ValueError):
+        raise UsageError(f"--pretrained {pre} has no readable {path.name}, so its held-out split cannot be "
+                         "checked against this run's.") from None
+    if theirs.get("seed") != split.get("seed"):
+        raise UsageError(f"--pretrained {pre} was made with --seed {theirs.get('seed')}, whose held-out test "
+                         f"images differ from this run's (--seed {split.get('seed')}): use the same --seed or "
+                         "pretrain again.")
+    shared = sorted(set(theirs.get("test", {})) & set(split.get("test", {})))
+    differ = split_differences({"n_test": theirs.get("n_test"), **theirs.get("test", {})},
+                               {"n_test": split.get("n_test"), **split.get("test", {})}, ["n_test"] + shared)
+    if differ:
+        raise UsageError(f"--pretrained {pre} held out other test images ({differ[0]}) than this run, so "
+                         "they may have been in its pretraining pool: use the same data and --seed or "
+                         "pretrain again.")
+
+
+def _as_recorded(err, typed):
+    """A data error's sentence without an option the user did not type (on --resume the folders come
+    from config.json)."""
+    text = str(err)
+    for opt, pool in (("kaggle_dir", "Kaggle"), ("covid_dir", "COVID")):
+        if opt not in typed:
+            text = text.replace(f"{_opt(opt)} ", f"the {pool} folder recorded in config.json, ")
+    return text
+
+
+class StartGuard:
+    """Until ``started()``, a failure removes what this start created in the run directory
+    (the directory itself if it did not exist), so a failed start leaves nothing behind."""
+
+    def __init__(self, run, existed):
+        self.run, self.existed = run, existed
+        self.before = set(os.listdir(run))
+        self.done = False
+
+    def started(self):
+        self.done = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.done or exc_type is None:
+            return
+        if not self.existed:
+            shutil.rmtree(self.run, ignore_errors=True)
+            return
+        for name in set(os.listdir(self.run)) - self.before:
+            path = self.run / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def run_training(cfg, run, resume, typed=()):
     """Everything after option parsing; returns the exit code (raises the errors main reports)."""
     xp = backend.resolve_device(cfg["device"])
     state = TrainState(cfg, xp)
     stages = plan_stages(cfg)
-    run = rundir.prepare_run_dir(run, estimate_bytes(state))
     if not resume and (run / "config.json").exists():
         raise UsageError(f"--out {run} already holds a run: continue it with --resume {run} or choose another --out.")
-    need_kaggle = any(st["pool"] == "kaggle" for st in stages)  # never for baseline or --pretrained
-    prepared = prepare_data(cfg["kaggle_dir"] if need_kaggle else None, cfg["covid_dir"],
-                            size=get_preset(cfg["preset"]).image_size, seed=cfg["seed"],
-                            need_kaggle=need_kaggle, covid_train_cap=cfg["covid_train_cap"])
-    pools = {"covid": prepared.covid_train}
-    if need_kaggle:
-        pools["kaggle"] = prepared.kaggle_train
-    for st in stages:
-        if iterations_of(st, len(pools[st["pool"]].images), 0) < 1:
-            raise UsageError(f"the {st['pool']} pool has {len(pools[st['pool']].images)} images, too few for "
-                             f"one batch of {BATCH} at factor {st['factor']}: raise --augment-factor.")
-    if resume:
-        saved_manifest = rundir.read_json(run / "manifest.json") if (run / "manifest.json").exists() else None
-        if saved_manifest is not None and saved_manifest != _jsonable(prepared.manifest):
-            raise UsageError(f"the data differ from the split recorded in {run / 'manifest.json'}, so the run "
-                             "cannot be resumed exactly.")
-        groups, meta = load_checkpoint(run / "checkpoint.npz")
-        state.stage = meta["stage"]
-        if state.stage >= len(stages):
-            print(f"{run} has already finished; nothing to do.")
-            return 0
-        state.begin_stage(stages[state.stage]["teachers"])
-        state.load(run / "checkpoint.npz", groups, meta)
-        print(f"resuming {run}: stage {stages[state.stage]['name']}, epoch {state.epoch + 1}, "
-              f"iteration {state.iteration} done of this epoch")
-    else:
-        if cfg["pretrained"]:
-            state.load_pretrained(Path(cfg["pretrained"]) / "pretrained.npz")
-        state.begin_stage(stages[0]["teachers"])
-        rundir.write_json(run / "config.json", config_record(cfg, pools, prepared.source, stages))
-        rundir.write_json(run / "manifest.json", _jsonable(prepared.manifest))
-        np.save(run / "fixed_latent.npy", state.fixed_z)
-        state.save(run / "checkpoint.npz")
-    print(f"run directory: {run}  (device {cfg['device']}, preset {cfg['preset']}, mode {cfg['mode']})")
-    log = rundir.MetricsLog(run / "metrics.csv", keep_rows=state.metrics_rows)
-    try:
-        with StopFlag() as stop:
-            run_schedule(cfg, run, state, pools, stop, log)
-    except (Stopped, NonFiniteError):
-        rundir.plot_losses(run / "metrics.csv", run / "loss_curves.png")  # the curves up to the stop
-        raise
-    finally:
-        log.close()
+    existed = run.exists()
+    run = rundir.prepare_run_dir(run, estimate_bytes(state))
+    guard = StartGuard(run, existed) if not resume else None  # made before the lock: .lock is ours too
+    with rundir.RunLock(run):
+        try:
+            if not resume and (run / "config.json").exists():  # another job started here meanwhile
+                raise UsageError(f"--out {run} already holds a run: continue it with --resume {run} "
+                                 "or choose another --out.")
+            need_kaggle = any(st["pool"] == "kaggle" for st in stages)  # never for baseline or --pretrained
+            try:
+                prepared = prepare_data(cfg["kaggle_dir"] if need_kaggle else None, cfg["covid_dir"],
+                                        size=get_preset(cfg["preset"]).image_size, seed=cfg["seed"],
+                                        need_kaggle=need_kaggle, covid_train_cap=cfg["covid_train_cap"])
+            except DataError as err:
+                raise DataError(_as_recorded(err, typed) if resume else str(err)) from None
+            pools = {"covid": prepared.covid_train}
+            if need_kaggle:
+                pools["kaggle"] = prepared.kaggle_train
+            per_epoch = [iterations_of(st, len(pools[st["pool"]].images), cfg["max_iters_per_epoch"])
+                         for st in stages]
+            for st in stages:
+                if iterations_of(st, len(pools[st["pool"]].images), 0) < 1:
+                    raise UsageError(f"the {st['pool']} pool has {len(pools[st['pool']].images)} images, too few "
+                                     f"for one batch of {BATCH} at factor {st['factor']}: raise --augment-factor.")
+            split = _jsonable(prepared.manifest)
+            if resume:
+                if not resume_state(cfg, run, state, stages, split, typed):
+                    return 0
+            else:
+                if cfg["pretrained"]:
+                    check_pretrained_split(Path(cfg["pretrained"]), split)
+                    state.load_pretrained(Path(cfg["pretrained"]) / "pretrained.npz")
+                state.begin_stage(stages[0]["teachers"])
+                rundir.write_index(run)
+                rundir.write_json(run / "config.json", config_record(cfg, pools, prepared.source, stages, per_epoch))
+                rundir.write_json(run / rundir.SPLIT, split)
+                np.save(run / "fixed_latent.npy", state.fixed_z)
+                state.save(run / "checkpoint.npz")
+                guard.started()
+        except BaseException:
+            if guard is not None:
+                guard.__exit__(*sys.exc_info())
+            raise
+        for warning in short_stage_warnings(stages[state.stage:], per_epoch[state.stage:]):
+            print(warning, file=sys.stderr)
+        print(f"run directory: {run}  (device {cfg['device']}, preset {cfg['preset']}, mode {cfg['mode']})")
+        log = rundir.MetricsLog(run / "metrics.csv", keep_rows=state.metrics_rows,
+                                warn=lambda text: print(text, file=sys.stderr))
+        try:
+            with StopFlag() as stop:
+                run_schedule(cfg, run, state, pools, stop, log)
+        except (Stopped, NonFiniteError):
+            plot_losses(run / "metrics.csv", run / "loss_curves.png")  # the curves up to the stop
+            raise
+        finally:
+            log.close()
     print(f"done: the final generator is {run / 'generator.npz'}; sample it with "
           f"python -m mttgan_min.sample --run {run} --n 64 --out {run / 'samples_final'}")
     return 0
+
+
+def resume_state(cfg, run, state, stages, split, typed):
+    """Check the data against the recorded split and load the checkpoint into ``state``.
+
+    Returns False when the run has already finished. A data folder given anew (it moved) is recorded
+    in config.json once the split check has passed.
+    """
+    path = rundir.split_path(run)
+    if path.exists():
+        recorded = rundir.read_json(path)
+        differ = split_differences(recorded, split)
+        if differ:
+            raise UsageError(f"the data differ from the split recorded in {path} ({differ[0]}), so the run "
+                             "cannot be resumed exactly.")
+    moved = [opt for opt in ("kaggle_dir", "covid_dir") if opt in typed]
+    if moved:
+        saved = rundir.read_json(run / "config.json")
+        saved["options"].update({opt: cfg[opt] for opt in moved})
+        rundir.write_json(run / "config.json", saved)
+        rundir.write_json(path, split)
+    if not (run / "README.txt").exists():
+        rundir.write_index(run)
+    groups, meta, used = load_latest(run / "checkpoint.npz", warn=lambda text: print(text, file=sys.stderr))
+    state.stage = meta["stage"]
+    if state.stage >= len(stages):
+        print(f"{run} has already finished; nothing to do.")
+        return False
+    state.begin_stage(stages[state.stage]["teachers"])
+    state.load(used, groups, meta)
+    print(f"resuming {run}: stage {stages[state.stage]['name']}, epoch {state.epoch + 1}, "
+          f"iteration {state.iteration} done of this epoch")
+    return True
 
 
 def _jsonable(obj):
@@ -293,8 +465,9 @@ def main(argv=None):
     try:
         options = resolve_options(args)
         if "resume" in options:
-            cfg, run = load_resume(args)
-            return run_training(cfg, run, resume=True)
+            cfg, run = load_resume(options)
+            typed = [opt for opt in ("kaggle_dir", "covid_dir") if opt in options]
+            return run_training(cfg, run, resume=True, typed=typed)
         cfg = options
         run = Path(cfg["out"])
         return run_training(cfg, run, resume=False)
@@ -302,20 +475,23 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         return 2
     except NonFiniteError as err:
-        last = run / "checkpoint.npz" if run is not None else None
-        print(f"error: training stopped because {err}; the last good checkpoint {last} is kept.",
-              file=sys.stderr)
+        print(f"error: training stopped because {err}; the last good checkpoint {run / 'checkpoint.npz'} "
+              "is kept.", file=sys.stderr)
         return 1
     except Stopped as stopped:
         print(f"stopped: checkpoint written to {run / 'checkpoint.npz'}; continue with "
               f"python -m mttgan_min.train --resume {run}", file=sys.stderr)
         return stopped.code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         print("interrupted before training started; nothing was saved.", file=sys.stderr)
-        return 130
+        return getattr(err, "code", 130)
     except OSError as err:
         where = f"could not write {err.filename}: " if err.filename else ""
-        print(f"error: {where}{err.strerror or err}; the last checkpoint on disk is intact.", file=sys.stderr)
+        if run is not None and (run / "checkpoint.npz").exists():
+            print(f"error: {where}{err.strerror or err}; the last checkpoint on disk is intact: make room, "
+                  f"then continue with python -m mttgan_min.train --resume {run}", file=sys.stderr)
+        else:
+            print(f"error: {where}{err.strerror or err}; nothing was kept.", file=sys.stderr)
         return 1
     finally:
         signal.signal(signal.SIGTERM, old_term)

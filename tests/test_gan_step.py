@@ -4,7 +4,8 @@ import numpy as np
 
 from mttgan_min.adam import Adam
 from mttgan_min.ema import EMATeacher
-from mttgan_min.gan_step import discriminator_step, generator_step, mtt_gan_step, sample_latent
+from mttgan_min.gan_step import discriminator_step, generator_step, mtt_gan_step
+from mttgan_min.models import sample_latent
 from mttgan_min.models import Preset, build_discriminator, build_generator
 
 # The paper's structure at a very small size, so an iteration takes milliseconds.

@@ -19,6 +19,31 @@ import re
 from ..backend import get_array_module, to_device
 
 
+def state_dict_problems(expected, got, source="the given state", limit=5):
+    """Compare two {name: array} dicts by names and shapes; a list of short strings, empty if they match.
+
+    The one check behind every state-dict load (networks, Adam, checkpoints), e.g.
+    ``["missing 3.w", "0.w has shape (100, 512) in the checkpoint, (100, 2048) here"]``.
+    """
+    def names(keys):
+        keys = sorted(keys)
+        return ", ".join(keys[:limit]) + (" ..." if len(keys) > limit else "")
+
+    problems = []
+    missing = [k for k in expected if k not in got]
+    extra = [k for k in got if k not in expected]
+    if missing:
+        problems.append(f"missing {names(missing)}")
+    if extra:
+        problems.append(f"unexpected {names(extra)}")
+    wrong = [k for k in expected if k in got and tuple(expected[k].shape) != tuple(got[k].shape)]
+    problems += [f"{k} has shape {tuple(got[k].shape)} in {source}, {tuple(expected[k].shape)} here"
+                 for k in wrong[:limit]]
+    if len(wrong) > limit:
+        problems.append(f"{len(wrong) - limit} more shape mismatches")
+    return problems
+
+
 class Layer:
     def __init__(self):
         self.params = {}
@@ -82,14 +107,9 @@ class Layer:
         return {**self.named_params(), **self.named_buffers()}
 
     def load_state_dict(self, state):
-        """Copy arrays into this network in place; check names and shapes first."""
+        """Copy arrays into this network in place; check names and shapes first (ValueError)."""
         own = self.state_dict()
-        missing = sorted(set(own) - set(state))
-        extra = sorted(set(state) - set(own))
-        wrong = [f"{k}: expected {tuple(v.shape)}, got {tuple(state[k].shape)}"
-                 for k, v in own.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
-        problems = ([f"missing {', '.join(missing)}"] if missing else []) + \
-                   ([f"unexpected {', '.join(extra)}"] if extra else []) + wrong
+        problems = state_dict_problems(own, state)
         if problems:
             raise ValueError("state does not match the network: " + "; ".join(problems))
         for k, v in own.items():

@@ -1,16 +1,19 @@
-"""The training schedule: stages, epochs and iterations of one run (SPEC "The three GANs compared").
+"""The training loop: stages, epochs and iterations of one run (the three GANs of the paper, Sec. V;
+docs/design.md, "The three GANs and their stages").
 
 ``run_schedule`` walks the stages of ``plan_stages`` from the position stored in a TrainState:
 
     for each stage (pretrain -> finetune for transfer/mtt; train for the baseline):
         for each epoch: remember the data generator's state, then for each iteration
             real = next 16 soft-augmented crops; one ``gan_step.mtt_gan_step``; NaN check; metrics row
+        every --checkpoint-minutes of training: a checkpoint (mid-epoch; resume replays the epoch's crops)
         after each epoch: summary line, sample grid, checkpoint
         after the stage: export (pretrained.npz, or generator.npz at the end), fresh Adam moments,
                          EMA teachers for MTT-GAN fine-tuning
 
 SIGINT/SIGTERM set a flag (StopFlag); the loop finishes the iteration, writes the checkpoint and
-raises Stopped. A non-finite loss or weight raises NonFiniteError before anything is saved, so the
+raises Stopped. When the output is not a terminal (a log file), tqdm's bar is off and a plain
+progress line is printed every PROGRESS_EVERY_S seconds instead. A non-finite loss or weight raises NonFiniteError before anything is saved, so the
 checkpoint on disk is the last good one.
 """
 import math
@@ -22,12 +25,15 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import backend, gan_step
-from . import rundir
 from ..data import epoch_real_batches, iterations_per_epoch
+from ..models import generate
+from .pictures import plot_losses, save_sample_grid
 from .state import save_networks
 
-BATCH = 32           # SPEC "Losses and optimisation": 16 real + 16 generated per D step
+BATCH = 32           # 16 real + 16 generated per D step, 32 latents per G step (docs/design.md, "Epoch length")
 PLOT_EVERY_S = 60.0  # redraw loss_curves.png at most this often during a stage (and at every stage end)
+PROGRESS_EVERY_S = 60.0  # a plain progress line this often when stdout is not a terminal
+SHORT_STAGE = 50     # a stage of fewer iterations is warned about (docs/design.md, "Short stages")
 
 
 class NonFiniteError(Exception):
@@ -95,13 +101,22 @@ def check_finite(state, metrics, where):
             raise NonFiniteError(f"{what} at {where}")
 
 
-def generate(G, z, xp, batch=64):
-    """Images (N, S, S, 1) NumPy from latents z (N, latent_dim), G in inference mode, in batches."""
-    was_training = G.layers[0].training
-    G.set_training(False)
-    out = [backend.to_numpy(G.forward(backend.to_device(z[i:i + batch], xp))) for i in range(0, len(z), batch)]
-    G.set_training(was_training)
-    return np.concatenate(out)
+def short_stage_warnings(stages, per_epoch):
+    """One warning per stage that runs fewer than SHORT_STAGE iterations in all, saying what to expect.
+
+    per_epoch: iterations per epoch of each stage, in the order of ``stages``.
+    """
+    warnings = []
+    for st, n in zip(stages, per_epoch):
+        total = st["epochs"] * n
+        if total < SHORT_STAGE:
+            warnings.append(
+                f"warning: stage {st['name']} runs only {total} iterations ({st['epochs']} "
+                f"epoch{'s' if st['epochs'] != 1 else ''} of {n}); "
+                f"a GAN needs a few hundred before it draws more than flat or black images, so expect "
+                f"none that look like chest films (raise the epochs, --augment-factor or "
+                f"--max-iters-per-epoch for a real run).")
+    return warnings
 
 
 def save_epoch_outputs(run, state, stage, epoch, plot):
@@ -109,16 +124,22 @@ def save_epoch_outputs(run, state, stage, epoch, plot):
     panels = [("student G", generate(state.G, state.fixed_z, state.xp))]
     if state.teachers is not None:
         panels.append(("teacher G (EMA)", generate(state.teachers[0].network, state.fixed_z, state.xp)))
-    rundir.save_sample_grid(run / "samples" / f"{stage['name']}_e{epoch:03d}.png", panels)
+    title = f"{stage['name']}, epoch {epoch} of {stage['epochs']}"
+    save_sample_grid(run / "samples" / f"{stage['name']}_e{epoch:03d}.png", panels, title=title)
     if plot:
-        rundir.plot_losses(run / "metrics.csv", run / "loss_curves.png")
+        plot_losses(run / "metrics.csv", run / "loss_curves.png")
 
 
 def run_schedule(cfg, run, state, pools, stop, log):
-    """Run the schedule from ``state``'s position to the end; saves checkpoints as it goes."""
+    """Run the schedule from ``state``'s position to the end; saves checkpoints as it goes.
+
+    Checkpoints: after every epoch, when stopped, and every ``cfg["checkpoint_minutes"]`` minutes of
+    training (0: only those two), so a kill loses at most that much work.
+    """
     stages = plan_stages(cfg)
     ckpt = run / "checkpoint.npz"
-    last_plot = time.monotonic()
+    every_s = 60.0 * float(cfg.get("checkpoint_minutes") or 0)
+    last_plot = last_save = last_line = time.monotonic()
     while state.stage < len(stages):
         stage = stages[state.stage]
         images = pools[stage["pool"]].images
@@ -153,16 +174,28 @@ def run_schedule(cfg, run, state, pools, stop, log):
                 count += 1
                 bar.set_postfix(d_loss=f"{m['d_loss']:.3f}", g_loss=f"{m['g_loss']:.3f}", refresh=False)
                 bar.update(1)
+                now = time.monotonic()
+                if bar.disable and now - last_line >= PROGRESS_EVERY_S:  # not a terminal: a plain line
+                    print(f"{stage['name']} epoch {state.epoch + 1}/{stage['epochs']}: iteration "
+                          f"{state.iteration}/{per_epoch}, d_loss {m['d_loss']:.4f}, g_loss {m['g_loss']:.4f} "
+                          f"({it_stage}/{stage['epochs'] * per_epoch} of the stage)", flush=True)
+                    last_line = now
+                if state.iteration == per_epoch:
+                    break  # the epoch end below saves (and stops, if asked)
                 if stop.signum is not None:
                     bar.close()
                     state.save(ckpt)
                     raise Stopped(128 + stop.signum)
+                if every_s and now - last_save >= every_s:
+                    state.save(ckpt)
+                    last_save = time.monotonic()
             state.epoch += 1
             state.iteration = 0
             elapsed = time.perf_counter() - t_epoch
-            bar.write(f"{stage['name']} epoch {state.epoch}/{stage['epochs']}: "
-                      + ", ".join(f"{k} {v / max(count, 1):.4f}" for k, v in sums.items())
-                      + f"  ({count} it in {elapsed:.1f} s, {count / max(elapsed, 1e-9):.2f} it/s)")
+            if count:  # a resume exactly at an epoch's end ran none of its iterations here
+                bar.write(f"{stage['name']} epoch {state.epoch}/{stage['epochs']}: "
+                          + ", ".join(f"{k} {v / count:.4f}" for k, v in sums.items())
+                          + f"  ({count} it in {elapsed:.1f} s, {count / max(elapsed, 1e-9):.2f} it/s)")
             stage_done = state.epoch == stage["epochs"]
             plot = stage_done or time.monotonic() - last_plot > PLOT_EVERY_S
             save_epoch_outputs(run, state, stage, state.epoch, plot)
@@ -170,6 +203,7 @@ def run_schedule(cfg, run, state, pools, stop, log):
             if stage_done:
                 finish_stage(cfg, run, state, stages)  # moves state to the next stage
             state.save(ckpt)
+            last_save = time.monotonic()
             if stop.signum is not None:
                 bar.close()
                 raise Stopped(128 + stop.signum)

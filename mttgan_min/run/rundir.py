@@ -1,22 +1,12 @@
-"""The run directory: what a training run leaves on disk, and how it is written.
+"""The run directory: what a training run leaves on disk, its lock, and its metrics log.
 
-    RUN/config.json          every setting needed to repeat the run (+ version, git commit)
-    RUN/manifest.json        the data split (which files trained, which are held out)
-    RUN/metrics.csv          one row per iteration: stage (pretrain/finetune, or train for the
-                             baseline), epoch (1-based), iteration (1-based count within the stage),
-                             d_loss, g_loss, d_real (mean D(real)), d_fake (mean D(fake)),
-                             seconds (wall time of that iteration)
-    RUN/loss_curves.png      the losses and D outputs against iterations (matplotlib Agg)
-    RUN/samples/<stage>_e<epoch>.png   the fixed latent batch through G after every epoch
-                             (student | teacher side by side during MTT fine-tuning)
-    RUN/fixed_latent.npy     the fixed latent batch of the sample grids (also in every checkpoint)
-    RUN/checkpoint.npz       the latest checkpoint (mttgan_min.run.checkpoint), rewritten atomically
-                             at the end of every epoch and when the run is stopped
-    RUN/pretrained.npz       G and D after the pretraining stage (for --pretrained)
-    RUN/generator.npz        the final generator (teacher G for mtt, else the student)
+The files and what they hold are listed in ``FILES`` below; the same list is written into every
+run directory as ``README.txt`` when the run starts. Pictures are drawn by ``run.pictures``,
+checkpoints written by ``run.checkpoint``. While a job works in a run directory it holds an
+exclusive lock on ``RUN/.lock`` (``RunLock``); a second job there is refused
+(docs/design.md, "Run directory").
 """
 import csv
-import io
 import json
 import os
 import shutil
@@ -25,9 +15,40 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fileio import atomic_write
+from ..fileio import atomic_write, remove_temporary_files, temporary_name
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, run directories are not locked
+    fcntl = None
 
 METRIC_FIELDS = ("stage", "epoch", "iteration", "d_loss", "g_loss", "d_real", "d_fake", "seconds")
+SPLIT = "split.json"
+OLD_SPLIT = "manifest.json"  # the split's name in runs made before version 0.2
+LOCK = ".lock"
+FILES = (
+    ("README.txt", "this list"),
+    ("config.json", "every setting needed to repeat the run (+ version, git commit, command line, "
+                    "the stages with their images and iterations per epoch)"),
+    (SPLIT, "the data split: which image files trained, which are held out for evaluation, per class"),
+    ("data_report.json", "the data as loaded: counts per pool and class, skipped files and why"),
+    ("metrics.csv", "one row per iteration: stage (pretrain/finetune, or train for the baseline), epoch "
+                    "(1-based), iteration (1-based count within the stage), d_loss, g_loss, d_real "
+                    "(mean D(real)), d_fake (mean D(fake)), seconds (wall time of that iteration); "
+                    "only ever appended to"),
+    ("loss_curves.png", "the losses and D outputs against iterations"),
+    ("samples/<stage>_e<epoch>.png", "the fixed latent batch through G after every epoch (student | "
+                                     "teacher side by side during MTT-GAN fine-tuning); the title says "
+                                     "which stage and epoch"),
+    ("fixed_latent.npy", "the fixed latent batch of the sample grids (also in every checkpoint)"),
+    ("checkpoint.npz", "the latest checkpoint: networks, teachers, Adam states, random generator "
+                       "states, position; written at every epoch end, every --checkpoint-minutes of "
+                       "training and when the run is stopped; continue with --resume RUN"),
+    ("checkpoint.prev.npz", "the checkpoint before the latest one, used if the latest is unreadable"),
+    ("pretrained.npz", "G and D after the pretraining stage (for --pretrained RUN)"),
+    ("generator.npz", "the final generator (the teacher G for mtt, else the student G)"),
+    (LOCK, "held (flock) while a job works here; an unlocked, stale file is harmless"),
+)
 
 
 class RunDirError(Exception):
@@ -40,13 +61,13 @@ def git_commit():
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
                              text=True, timeout=5)
+        commit = out.stdout.strip()
+        if out.returncode != 0 or not commit:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
-    commit = out.stdout.strip()
-    if out.returncode != 0 or not commit:
-        return None
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                           capture_output=True, text=True, timeout=5).stdout.strip()
     return commit + ("-dirty" if dirty else "")
 
 
@@ -59,12 +80,14 @@ def prepare_run_dir(path, needed_bytes):
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        with open(probe, "wb") as f:
-            f.write(b"0" * 4096)
-            f.flush()
-            os.fsync(f.fileno())
-        probe.unlink()
+        probe = temporary_name(path / "write-test")
+        try:
+            with open(probe, "wb") as f:
+                f.write(b"0" * 4096)
+                f.flush()
+                os.fsync(f.fileno())
+        finally:
+            probe.unlink(missing_ok=True)
     except OSError as err:
         raise RunDirError(f"cannot write to {path}: {err.strerror or err}.")
     free = shutil.disk_usage(path).free
@@ -72,6 +95,60 @@ def prepare_run_dir(path, needed_bytes):
         raise RunDirError(f"{path} has {free / 2**20:.0f} MiB free but this run needs about "
                           f"{needed_bytes / 2**20:.0f} MiB for its checkpoints and samples.")
     return path
+
+
+class RunLock:
+    """An exclusive lock on a run directory: ``fcntl.flock`` on ``RUN/.lock``.
+
+    The kernel releases it when the process ends (even by ``kill -9``), so a lock file left by a
+    dead process is harmless. Taking it also removes the temporary files of earlier, killed jobs.
+    Raises RunDirError when another process holds it.
+    """
+
+    def __init__(self, run):
+        self.run, self.fd = Path(run), None
+        if fcntl is None:
+            return
+        path = self.run / LOCK
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode(errors="replace").strip()
+            os.close(fd)
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise RunDirError(f"{self.run} is in use by another process{who}; wait for it to end "
+                              "or choose another run directory.") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        remove_temporary_files(self.run)
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor releases the flock
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def write_index(run):
+    """RUN/README.txt: every file a run directory can hold, with what it is."""
+    width = max(len(name) for name, _ in FILES) + 2
+    lines = ["This is a training run of mttgan-min (python -m mttgan_min.train). Its files:", ""]
+    lines += [f"{name:<{width}}{text}" for name, text in FILES]
+    text = "\n".join(lines) + "\n"
+    atomic_write(Path(run) / "README.txt", lambda f: f.write(text.encode()))
+
+
+def split_path(run):
+    """The run's data-split file: split.json, or manifest.json in runs made before it was renamed."""
+    run = Path(run)
+    return run / OLD_SPLIT if not (run / SPLIT).exists() and (run / OLD_SPLIT).exists() else run / SPLIT
 
 
 def write_json(path, obj):
@@ -86,25 +163,34 @@ def read_json(path):
 
 
 class MetricsLog:
-    """Append-only ``metrics.csv`` that survives interruption.
+    """``metrics.csv``, only ever appended to, one flushed row per iteration.
 
-    ``keep_rows``: on resume, the number of data rows the checkpoint knows
-    about; rows written after that checkpoint (by an iteration that is going to
-    be repeated) are dropped so the file matches an uninterrupted run.
+    ``keep_rows``: on resume, the number of data rows the checkpoint knows about; rows after them
+    (written by iterations that are going to be repeated, or cut short by a kill) are cut off the
+    end of the file before appending, so the file matches an uninterrupted run. The rows before
+    them are never rewritten, so a resume killed at any moment loses none of them.
     """
 
-    def __init__(self, path, keep_rows=0):
+    def __init__(self, path, keep_rows=0, warn=print):
         self.path = Path(path)
-        rows = []
-        if keep_rows and self.path.exists():
-            with open(self.path, newline="") as f:
-                rows = list(csv.DictReader(f))[:keep_rows]
-        self.rows = len(rows)
-        self.file = open(self.path, "w", newline="")
-        self.writer = csv.DictWriter(self.file, fieldnames=METRIC_FIELDS)
-        self.writer.writeheader()
-        self.writer.writerows(rows)
-        self.file.flush()
+        keep, complete = 0, []
+        if self.path.exists():
+            with open(self.path, "rb") as f:
+                complete = [line for line in f.readlines() if line.endswith(b"\n")]
+        if complete:  # a header at least: keep what the checkpoint knows, append after it
+            if len(complete) - 1 < keep_rows:
+                warn(f"warning: {self.path} holds {max(len(complete) - 1, 0)} rows but the checkpoint "
+                     f"counted {keep_rows}; the missing rows are lost.")
+            keep = min(keep_rows, len(complete) - 1)
+            os.truncate(self.path, sum(len(line) for line in complete[:keep + 1]))
+            self.file = open(self.path, "a", newline="")
+            self.writer = csv.DictWriter(self.file, fieldnames=METRIC_FIELDS)
+        else:
+            self.file = open(self.path, "w", newline="")
+            self.writer = csv.DictWriter(self.file, fieldnames=METRIC_FIELDS)
+            self.writer.writeheader()
+            self.file.flush()
+        self.rows = keep
 
     def append(self, stage, epoch, iteration, metrics, seconds):
         row = {"stage": stage, "epoch": epoch, "iteration": iteration, "seconds": f"{seconds:.4f}"}
@@ -125,79 +211,3 @@ def read_metrics(path):
     for k in METRIC_FIELDS[1:]:
         cols[k] = cols[k].astype(float)
     return cols
-
-
-def plot_losses(metrics_csv, png_path):
-    """Draw losses and mean D outputs against the iteration count, one colour band per stage."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = read_metrics(metrics_csv)
-    if len(cols["stage"]) == 0:
-        return
-    x = np.arange(1, len(cols["stage"]) + 1)
-    fig, axes = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
-    window = max(1, len(x) // 100)
-    kernel = np.ones(window) / window
-    for ax, keys, ylabel in ((axes[0], ("d_loss", "g_loss"), "loss (BCE)"),
-                             (axes[1], ("d_real", "d_fake"), "mean D output")):
-        for k in keys:
-            ax.plot(x, cols[k], alpha=0.25, lw=0.8)
-            if len(x) >= window:
-                smooth = np.convolve(cols[k], kernel, mode="valid")
-                ax.plot(x[window - 1:], smooth, lw=1.5, label=k, color=ax.lines[-1].get_color())
-        ax.set_ylabel(ylabel)
-        ax.legend(loc="upper right")
-        ax.grid(alpha=0.3)
-        start = 0
-        for stage in dict.fromkeys(cols["stage"]):  # stage names in order of appearance
-            n = int(np.sum(cols["stage"] == stage))
-            ax.axvspan(start + 0.5, start + n + 0.5, alpha=0.06, color="C2" if stage == "pretrain" else "C3")
-            if ax is axes[0]:
-                ax.text(start + 1, ax.get_ylim()[1], stage, va="top", fontsize=8)
-            start += n
-    axes[1].set_xlabel("iteration (all stages)")
-    fig.tight_layout()
-    out = io.BytesIO()
-    fig.savefig(out, format="png", dpi=90)
-    plt.close(fig)
-    atomic_write(png_path, lambda f: f.write(out.getvalue()))
-
-
-def image_grid(images, ncols):
-    """(N, S, S, 1) floats in [0, 1] -> (rows*(S+1)+1, ncols*(S+1)+1) uint8 grid with 1-px borders."""
-    images = np.clip(np.asarray(images, dtype=np.float32)[..., 0], 0.0, 1.0)
-    n, s = images.shape[0], images.shape[1]
-    nrows = -(-n // ncols)
-    grid = np.full((nrows * (s + 1) + 1, ncols * (s + 1) + 1), 255, dtype=np.uint8)
-    for idx in range(n):  # a loop over tiles (at most a few dozen), not pixels
-        r, c = divmod(idx, ncols)
-        grid[1 + r * (s + 1):1 + r * (s + 1) + s, 1 + c * (s + 1):1 + c * (s + 1) + s] = \
-            np.round(images[idx] * 255).astype(np.uint8)
-    return grid
-
-
-def save_sample_grid(path, panels, ncols=6, min_width=256):
-    """Save one PNG with labelled panels side by side.
-
-    ``panels``: list of (label, images (N, S, S, 1) in [0, 1]); each panel is a
-    grid of ``ncols`` columns, upscaled (nearest) to at least ``min_width`` px.
-    """
-    from PIL import Image, ImageDraw
-
-    grids = [image_grid(images, ncols) for _, images in panels]
-    scale = max(1, -(-min_width // grids[0].shape[1]))
-    grids = [np.kron(g, np.ones((scale, scale), dtype=np.uint8)) for g in grids]
-    header, gap = 14, 8
-    h = max(g.shape[0] for g in grids) + header
-    w = sum(g.shape[1] for g in grids) + gap * (len(grids) - 1)
-    canvas = Image.new("L", (w, h), 255)
-    draw = ImageDraw.Draw(canvas)
-    x = 0
-    for (label, _), g in zip(panels, grids):
-        canvas.paste(Image.fromarray(g), (x, header))
-        draw.text((x + 2, 1), label, fill=0)
-        x += g.shape[1] + gap
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path)

@@ -3,13 +3,14 @@
 State = student G and D, their Adam optimisers, the EMA teachers (MTT-GAN
 fine-tuning only), the random generators and the position in the schedule.
 
-Randomness (CONTRACTS "No global state") comes from four generators spawned
-from the run's seed:
+Randomness comes from explicit generators spawned from the run's seed, never from global state
+(docs/design.md, "Resuming exactly"):
 
-- ``init``  : NumPy, the Glorot initialisation of G and D (used once);
+- ``init_g``, ``init_d``: NumPy, the Glorot initialisation of G and D (used once);
 - ``data``  : NumPy, batch order and augmentation crops (``epoch_real_batches``);
 - ``noise`` : on the device, latents and dropout masks (``mtt_gan_step``);
-- ``fixed`` : NumPy, the fixed latent batch of the sample grids (used once).
+- ``fixed`` : NumPy, the fixed latent batch of the sample grids (used once);
+- ``reseed``: NumPy, seeds of the device noise generator on the GPU (see below).
 
 A NumPy generator's state (``bit_generator.state``) is saved in every
 checkpoint and restored on resume, so on the CPU an interrupted and resumed run
@@ -26,8 +27,7 @@ from . import checkpoint
 from ..adam import Adam
 from ..backend import make_rng
 from ..ema import EMATeacher
-from ..gan_step import sample_latent
-from ..models import build_discriminator, build_generator, get_preset
+from ..models import build_discriminator, build_generator, get_preset, sample_latent
 
 N_FIXED = 36  # fixed latents for the per-epoch sample grid (6 x 6)
 
@@ -105,7 +105,8 @@ class TrainState:
                         "noise": self.noise_rng.bit_generator.state if self.xp is np else None}}
 
     def save(self, path):
-        checkpoint.save_checkpoint(path, self.groups(), self.meta())
+        """Write the checkpoint, keeping the one it replaces as ``checkpoint.prev.npz``."""
+        checkpoint.save_checkpoint(path, self.groups(), self.meta(), keep_previous=True)
 
     def load(self, path, groups, meta):
         """Restore from a loaded checkpoint, after ``begin_stage`` built the objects it must match
