@@ -18,6 +18,7 @@ import numpy as np
 
 from .adam import Adam
 from .backend import DeviceUnavailable, make_rng, resolve_device, synchronize
+from .cli import HelpFormatter, non_negative_int, positive_int
 from .ema import EMATeacher
 from .gan_step import mtt_gan_step
 from .models import PRESETS, build_discriminator, build_generator, get_preset
@@ -58,19 +59,17 @@ def run_benchmark(preset="tiny", xp=np, iters=10, warmup=2, seed=0, teachers=Tru
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m mttgan_min.bench",
+        prog="python -m mttgan_min.bench", formatter_class=HelpFormatter,
         description="Time one MTT-GAN training iteration (batch 32) and print one JSON line.")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny",
-                        help="network and image size (default: tiny, 32x32)")
+                        help="network and image size (tiny: 32x32)")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                         help="cpu (NumPy) or gpu (CuPy); set CUPY_TF32=1 to allow TF32 on the GPU")
-    parser.add_argument("--iters", type=int, default=10, help="timed iterations; the median is reported")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first (default 2)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for weights and stand-in images")
+    parser.add_argument("--iters", type=positive_int, default=10, help="timed iterations; the median is reported")
+    parser.add_argument("--warmup", type=non_negative_int, default=2, help="untimed iterations first")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed for weights and stand-in images")
     parser.add_argument("--no-teachers", action="store_true", help="skip the EMA teacher update")
     args = parser.parse_args(argv)
-    if args.iters < 1 or args.warmup < 0:
-        parser.error("--iters must be at least 1 and --warmup at least 0")
     try:
         xp = resolve_device(args.device)
     except DeviceUnavailable as err:

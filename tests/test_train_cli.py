@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from mttgan_min import backend, gan_step, sample, train
+from mttgan_min import backend, bench, gan_step, sample, train
 from mttgan_min.run import rundir
 from mttgan_min.run.checkpoint import load_checkpoint
 
@@ -40,11 +40,16 @@ def mtt_run(tmp_path_factory):
 
 def test_mtt_run_directory(mtt_run):
     run, _ = mtt_run
-    for name in ("config.json", "manifest.json", "metrics.csv", "checkpoint.npz", "pretrained.npz",
-                 "generator.npz", "loss_curves.png", "fixed_latent.npy"):
+    for name in ("README.txt", "config.json", "split.json", "metrics.csv", "checkpoint.npz",
+                 "checkpoint.prev.npz", "pretrained.npz", "generator.npz", "loss_curves.png", "fixed_latent.npy"):
         assert (run / name).is_file(), name
+    index = (run / "README.txt").read_text()
+    for path in run.iterdir():  # the index describes every file the run left
+        assert (path.name if path.is_file() else path.name + "/") in index, path.name
     assert sorted(p.name for p in (run / "samples").iterdir()) == \
         ["finetune_e001.png", "finetune_e002.png", "pretrain_e001.png"]
+    from PIL import Image
+    assert Image.open(run / "samples" / "finetune_e001.png").info["Title"] == "finetune, epoch 1 of 2"
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["options"]["mode"] == "mtt" and cfg["options"]["seed"] == 3
     assert cfg["mttgan_min_version"] and "git_commit" in cfg
@@ -76,7 +81,7 @@ def test_teacher_is_the_hand_computed_average(mtt_run):
     assert all(np.array_equal(gen["G"][k], groups["G_teacher"][k]) for k in gen["G"])
 
 
-def test_sample_cli(mtt_run, tmp_path):
+def test_sample_cli(mtt_run, tmp_path, capsys):
     run, _ = mtt_run
     out = tmp_path / "gen"
     assert sample.main(["--run", str(run), "--n", "5", "--batch", "2", "--out", str(out)]) == 0
@@ -85,7 +90,25 @@ def test_sample_cli(mtt_run, tmp_path):
     from PIL import Image
     img = np.asarray(Image.open(files[0]))
     assert img.shape == (32, 32) and img.dtype == np.uint8
+    assert "teacher G of generator.npz" in Image.open(out / "grid.png").info["Title"]
+    # sampling again into the same folder with a smaller --n: refused, or the old images are replaced
+    assert sample.main(["--run", str(run), "--n", "2", "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err and len(list(out.glob("gen_*.png"))) == 5
+    assert sample.main(["--run", str(run), "--n", "2", "--out", str(out), "--overwrite"]) == 0
+    assert sorted(p.name for p in out.glob("gen_*.png")) == ["gen_00000.png", "gen_00001.png"]
 
+
+@pytest.mark.parametrize("source, net, expected", [
+    ("checkpoint", "auto", "G_teacher"), ("checkpoint", "student", "G"), ("pretrained", "auto", "G")])
+def test_sample_from_checkpoint_or_pretrained(mtt_run, source, net, expected):
+    """--from checkpoint|pretrained and --net pick the generator; its weights are the ones in that file."""
+    run, _ = mtt_run
+    G, _, where = sample.load_generator(run, np, source, net)
+    groups, _ = load_checkpoint(run / sample.SOURCES[source])
+    assert all(np.array_equal(v, groups[expected][k]) for k, v in G.state_dict().items())
+    assert sample.SOURCES[source] in where
+    with pytest.raises(sample.UsageError, match="no teacher"):
+        sample.load_generator(run, np, "pretrained", "teacher")
 
 def test_transfer_from_shared_pretraining(mtt_run, tmp_path):
     pre_run, _ = mtt_run
@@ -99,7 +122,7 @@ def test_transfer_from_shared_pretraining(mtt_run, tmp_path):
     assert meta["generator"] == "student"
 
 
-def test_baseline_never_reads_the_kaggle_pool(tmp_path, monkeypatch):
+def test_baseline_never_reads_the_kaggle_pool(tmp_path, monkeypatch, capsys):
     import mttgan_min.data as data
     import mttgan_min.data.kaggle as kaggle
     import mttgan_min.data.prepare as prepare
@@ -123,6 +146,12 @@ def test_baseline_never_reads_the_kaggle_pool(tmp_path, monkeypatch):
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["options"]["covid_factor"] == 1 and cfg["options"]["ema_decay"] is None
     assert [st["name"] for st in cfg["stages"]] == ["train"]
+    # one iteration cannot teach a GAN anything: the user is told what to expect
+    assert "warning: stage train runs only 1 iterations" in capsys.readouterr().err
+    # a baseline run has no pretraining to share: --pretrained says so
+    assert train.main(FEW + ["--mode", "transfer", "--pretrained", str(run), "--out", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err
+    assert "is a baseline run, which has no pretraining stage" in err and "\n" not in err.strip()
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -134,6 +163,8 @@ def test_baseline_never_reads_the_kaggle_pool(tmp_path, monkeypatch):
     (["--resume", "/nonexistent/run"], "not a run directory"),
     (["--resume", "somewhere", "--lr", "0.1"], "--lr"),
     (["--pretrained", "/tmp"], "pretrained.npz"),
+    (["--seed", "-1"], "--seed must be 0 or more"),
+    (["--checkpoint-minutes", "-1"], "--checkpoint-minutes"),
 ])
 def test_usage_errors_are_one_sentence(argv, words, capsys):
     assert train.main(argv) == 2
@@ -175,5 +206,28 @@ def test_help_explains_every_option(capsys):
     text = capsys.readouterr().out
     for opt in ("--device", "--preset", "--mode", "--augment-factor", "--kaggle-dir", "--covid-dir",
                 "--pretrain-epochs", "--finetune-epochs", "--ema-decay", "--latent", "--seed", "--out",
-                "--resume", "--pretrained", "--max-iters-per-epoch", "--covid-train-cap", "--ema-buffers", "--lr"):
+                "--resume", "--pretrained", "--max-iters-per-epoch", "--covid-train-cap", "--ema-buffers", "--lr",
+                "--checkpoint-minutes"):
         assert opt in text
+    flat = " ".join(text.split())
+    assert "(default: 0)" in flat and "(default: 100 for paper, 10 for small, 6 for tiny)" in flat and "[cpu]" not in flat
+
+
+def test_pretrained_run_with_another_split_is_refused(mtt_run, tmp_path, capsys):
+    """A pretraining made with another seed held out other test images: they may have trained it."""
+    pre_run, _ = mtt_run
+    out = tmp_path / "transfer"
+    argv = FEW[:-2] + ["--seed", "4", "--mode", "transfer", "--pretrained", str(pre_run), "--out", str(out)]
+    assert train.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--seed 3" in err and "\n" not in err
+    assert not out.exists(), "a failed start left its run directory behind"
+
+
+@pytest.mark.parametrize("command", [sample.main, bench.main])
+def test_negative_seed_is_a_usage_error(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        command(["--seed", "-1", "--run", "x", "--out", "y"] if command is sample.main else ["--seed", "-1"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--seed: must be 0 or more" in err and "Traceback" not in err

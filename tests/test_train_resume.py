@@ -1,6 +1,6 @@
 """Reliability of training runs: a real SIGINT then --resume gives bitwise the weights of an
 uninterrupted run (CPU; the subprocess variant is marked slow), a NaN stops the run and keeps the last
-good checkpoint, SIGTERM is caught."""
+good checkpoint, SIGTERM is caught (docs/design.md, "Resuming exactly")."""
 import os
 import signal
 import subprocess
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from mttgan_min import gan_step, train
+from mttgan_min.data import prepare_data
 from mttgan_min.run import loop, rundir
 from mttgan_min.run.checkpoint import load_checkpoint
 from mttgan_min.run.state import TrainState, save_networks
@@ -29,7 +30,15 @@ def pretrained(tmp_path):
     state = TrainState(cfg, np)
     (tmp_path / "pre").mkdir()
     save_networks(tmp_path / "pre" / "pretrained.npz", {"G": state.G, "D": state.D}, {"preset": "tiny"})
+    rundir.write_json(tmp_path / "pre" / rundir.SPLIT, _split(seed=7))  # holds out what the runs below hold out
     return ["--pretrained", str(tmp_path / "pre")]
+
+
+def _split(seed):
+    """The split record of a run on the synthetic pools with ``seed`` (as train writes it)."""
+    import json
+    return json.loads(json.dumps(prepare_data(None, None, size=32, seed=seed, need_kaggle=False,
+                                              covid_train_cap=159).manifest, default=str))
 
 
 def _assert_same_checkpoints(run, ref):
