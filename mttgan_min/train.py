@@ -29,6 +29,7 @@ from . import __version__
 from . import backend
 from .cli import HelpFormatter, UsageError
 from .data import DataError, prepare_data
+from .fileio import atomic_write
 from .models import LATENTS, PRESETS, get_preset
 from .run import rundir
 from .run.checkpoint import CheckpointError, load_latest
@@ -283,6 +284,21 @@ def config_record(cfg, pools, source, stages, per_epoch):
     return record
 
 
+def check_pool_size(stage, n_images):
+    """Raise UsageError when a stage's pool cannot fill one batch, saying what would help."""
+    if iterations_of(stage, n_images, 0) >= 1:
+        return
+    name = "COVID" if stage["pool"] == "covid" else "Kaggle"
+    if n_images == 0:
+        raise UsageError(f"the {name} pool has no training images left after the held-out test split; "
+                         "give a folder with more images.")
+    if stage["pool"] == "covid":
+        raise UsageError(f"the COVID pool has {n_images} training images, too few for one batch of {BATCH} "
+                         f"at --augment-factor {stage['factor']}: raise --augment-factor or give more images.")
+    raise UsageError(f"the Kaggle pool has {n_images} training images, too few for one batch of {BATCH} at "
+                     f"its augmentation factor {stage['factor']}; give a folder with more images.")
+
+
 def split_differences(recorded, current, compare=None):
     """The keys (e.g. "test", "seed") in which two split records differ; the data folders' places
     ("dirs") never count. ``compare``: only these keys."""
@@ -380,9 +396,7 @@ def run_training(cfg, run, resume, typed=()):
             per_epoch = [iterations_of(st, len(pools[st["pool"]].images), cfg["max_iters_per_epoch"])
                          for st in stages]
             for st in stages:
-                if iterations_of(st, len(pools[st["pool"]].images), 0) < 1:
-                    raise UsageError(f"the {st['pool']} pool has {len(pools[st['pool']].images)} images, too few "
-                                     f"for one batch of {BATCH} at factor {st['factor']}: raise --augment-factor.")
+                check_pool_size(st, len(pools[st["pool"]].images))
             split = _jsonable(prepared.manifest)
             if resume:
                 if not resume_state(cfg, run, state, stages, split, typed):
@@ -395,7 +409,7 @@ def run_training(cfg, run, resume, typed=()):
                 rundir.write_index(run)
                 rundir.write_json(run / "config.json", config_record(cfg, pools, prepared.source, stages, per_epoch))
                 rundir.write_json(run / rundir.SPLIT, split)
-                np.save(run / "fixed_latent.npy", state.fixed_z)
+                atomic_write(run / "fixed_latent.npy", lambda f: np.save(f, state.fixed_z))
                 state.save(run / "checkpoint.npz")
                 guard.started()
         except BaseException:

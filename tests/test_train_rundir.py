@@ -320,3 +320,13 @@ def test_a_run_whose_data_folder_moved_resumes_with_the_new_place(tmp_path, caps
     assert "is gone" in err and f"--resume {run} --covid-dir" in err and "\n" not in err
     assert train.main(["--resume", str(run), "--covid-dir", str(new)]) == 0
     assert json.loads((run / "config.json").read_text())["options"]["covid_dir"] == str(new)
+
+
+@pytest.mark.parametrize("n, words", [(0, "no training images left"), (3, "raise --augment-factor")])
+def test_too_small_a_pool_says_what_helps(n, words):
+    stage = dict(name="train", pool="covid", factor=1, epochs=1)
+    with pytest.raises(train.UsageError, match=words):
+        train.check_pool_size(stage, n)
+    with pytest.raises(train.UsageError) as info:
+        train.check_pool_size(dict(stage, name="pretrain", pool="kaggle", factor=5), n)
+    assert "--augment-factor" not in str(info.value)  # the Kaggle factor is no option
