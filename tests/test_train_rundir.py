@@ -330,3 +330,22 @@ def test_too_small_a_pool_says_what_helps(n, words):
     with pytest.raises(train.UsageError) as info:
         train.check_pool_size(dict(stage, name="pretrain", pool="kaggle", factor=5), n)
     assert "--augment-factor" not in str(info.value)  # the Kaggle factor is no option
+
+
+def test_the_lock_holds_across_processes(killed, tmp_path, capsys):
+    """A real second process holds the run: --resume here is refused and names its pid."""
+    import subprocess
+    import sys
+    run = _copy(killed, tmp_path)
+    root = Path(__file__).resolve().parents[1]
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from mttgan_min.run.rundir import RunLock; "
+                               "lock = RunLock(sys.argv[1]); print('locked', flush=True); time.sleep(60)", str(run)],
+                              cwd=root, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert train.main(["--resume", str(run)]) == 2
+        assert f"(pid {holder.pid})" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert train.main(["--resume", str(run)]) == 0  # the kernel released the dead process's lock

@@ -21,7 +21,6 @@ import signal
 import sys
 import time
 
-import numpy as np
 from tqdm import tqdm
 
 from .. import backend, gan_step
