@@ -5,7 +5,7 @@ MTT-GAN, the student G otherwise, Sec. IV-B; or the latest checkpoint, or the pr
 draws latents of the run's kind (N(0, 1) or U[0, 1)) from a seeded generator and runs G in
 inference mode (batch-norm running statistics) in batches. Writes ``DIR/gen_00000.png`` ...
 (8-bit grayscale, the preset's size) and ``DIR/grid.png`` (the first 64 images, titled with
-where they come from). These are the generated COVID images of the evaluation (Sec. V: 1,400 or
+where they come from). These are the generated COVID images of the evaluation (Sec. V-VI: 1,400 or
 1,241). A folder that already holds generated images is refused unless ``--overwrite`` is given,
 which removes them first (docs/design.md, "Re-sampling into a folder").
 """

@@ -1,4 +1,4 @@
-"""Train a GAN of the paper: ``python -m mttgan_min.train`` (the three GANs of Sec. V;
+"""Train a GAN of the paper: ``python -m mttgan_min.train`` (the three GANs the paper compares;
 docs/design.md, "The three GANs and their stages").
 
     mtt       pretrain on the Kaggle-like pool (3 classes pooled, augmentation factor 5),

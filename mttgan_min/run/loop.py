@@ -1,4 +1,4 @@
-"""The training loop: stages, epochs and iterations of one run (the three GANs of the paper, Sec. V;
+"""The training loop: stages, epochs and iterations of one run (the three GANs the paper compares;
 docs/design.md, "The three GANs and their stages").
 
 ``run_schedule`` walks the stages of ``plan_stages`` from the position stored in a TrainState:
@@ -12,9 +12,9 @@ docs/design.md, "The three GANs and their stages").
                          EMA teachers for MTT-GAN fine-tuning
 
 SIGINT/SIGTERM set a flag (StopFlag); the loop finishes the iteration, writes the checkpoint and
-raises Stopped. When the output is not a terminal (a log file), tqdm's bar is off and a plain
-progress line is printed every PROGRESS_EVERY_S seconds instead. A non-finite loss or weight raises NonFiniteError before anything is saved, so the
-checkpoint on disk is the last good one.
+raises Stopped. A non-finite loss or weight raises NonFiniteError before anything is saved, so the
+checkpoint on disk is the last good one. When the output is not a terminal (a log file), tqdm's bar
+is off and a plain progress line is printed every PROGRESS_EVERY_S seconds instead.
 """
 import math
 import signal
