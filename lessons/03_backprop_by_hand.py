@@ -14,7 +14,7 @@
 # %% [markdown]
 # # Lesson 3: backprop by hand, Dense, LeakyReLU and Sigmoid
 #
-# *Paper: Sec. IV-A and Figs. 4-5 (the generator starts with a Dense layer and a LeakyReLU with
+# *Paper: Sec. IV-C and Figs. 4-5 (the generator starts with a Dense layer and a LeakyReLU with
 # slope 0.2; the discriminator ends with a Dense layer and a sigmoid).*
 #
 # This project has no automatic differentiation. Every layer is a pair of plain functions:

@@ -269,7 +269,7 @@ for H, K, s in [(5, 3, 1), (7, 3, 2), (6, 4, 1), (7, 4, 2)]:
     for mine, package in zip(my_conv_backward(dout, forward(**inputs)[1]),
                              conv2d_backward(dout, conv2d_forward(inputs["x"], inputs["w"], inputs["b"], s)[1])):
         np.testing.assert_allclose(mine, package, rtol=1e-9, atol=1e-10)
-assert len(results) == 12 and all(r.passed for r in results)
+assert len(results) == 12 and all(r.passed for r in results), report(results, "my_conv_backward")
 
 # %% [markdown]
 # Finally the layer classes the networks are built from, checked whole (input, kernel and bias

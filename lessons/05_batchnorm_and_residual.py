@@ -14,7 +14,7 @@
 # %% [markdown]
 # # Lesson 5: batch normalisation (Keras, momentum 0.8) and the residual block
 #
-# *Paper: Sec. IV-A and Fig. 5 (the generator's residual blocks, with "BatchNormalization,
+# *Paper: Sec. IV-C and Fig. 5 (the generator's residual blocks, with "BatchNormalization,
 # momentum 0.8").*
 #
 # Each of the generator's six residual blocks computes
@@ -207,7 +207,7 @@ def my_batchnorm_backward(dout, cache):
 # %%
 fixed = check_function(bn_forward, my_batchnorm_backward, inputs)
 print(report(fixed, "my_batchnorm_backward, random dout"))
-assert all(r.passed for r in fixed)
+assert all(r.passed for r in fixed), report(fixed, "my_batchnorm_backward")
 dout = rng.standard_normal(inputs["x"].shape)
 cache = bn_forward(**inputs)[1]
 for mine, package in zip(my_batchnorm_backward(dout, cache), batchnorm_backward(dout, cache)):
