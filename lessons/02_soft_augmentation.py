@@ -53,8 +53,8 @@ print("training images: Kaggle", kaggle.counts(), "COVID", covid.counts())
 # `random_crop_boxes(n, rng)` draws `n` boxes, each four fractions (top, bottom, left, right),
 # uniform in [0, 0.05]. `crop_and_resize(images, boxes)` cuts box *i* out of image *i* and scales
 # it back to the image's size. The differences are small and sit at the edges: the anatomy moves by
-# a pixel or two and grows by up to 10%. That is the point of a *soft* augmentation: every crop is
-# still a plausible chest film.
+# a pixel or two and is magnified by at most 11% (1 / 0.9). That is the point of a *soft*
+# augmentation: every crop is still a plausible chest film.
 
 # %%
 rng = np.random.default_rng(0)
@@ -117,9 +117,11 @@ print(f"share of films with the heart on the image's right: "
 # ## Epoch length and the whole schedule
 #
 # The project draws fresh crops every epoch instead of storing the augmented copies (see
-# `mttgan_min/data/augment.py`). One epoch holds `factor x N` crops; each GAN iteration takes 16 of
-# them (the other 16 images of its minibatch of 32 are generated), so in the paper's convention an
-# epoch has `(N * factor) // 32` iterations: `iterations_per_epoch(N, factor, 32)`.
+# `mttgan_min/data/augment.py`). One epoch holds `factor x N` crops, and the paper counts
+# `(N * factor) / 32` iterations per epoch, as if every iteration used 32 of them. Each GAN
+# iteration takes 16 real crops (the other 16 images of its minibatch of 32 are generated), so an
+# epoch uses half of its crops, drawn without replacement. The count, rounded down, is
+# `iterations_per_epoch(N, factor, 32)`.
 #
 # With the paper's counts: 5,856 Kaggle images (1,583 normal, 2,780 bacterial, 1,493 viral) less
 # 3 x 68 test images, five crops each; 227 COVID images less 68, fifty crops each; 100 epochs of
@@ -141,7 +143,7 @@ assert (pretrain, finetune, EPOCHS * (pretrain + finetune), EPOCHS * plain) == (
 
 # %% [markdown]
 # The baseline GAN without augmentation sees each COVID film once per epoch: 400 iterations in all,
-# 280 times fewer than MTT-GAN. The same arithmetic on the data loaded above:
+# about 280 times fewer than MTT-GAN. The same arithmetic on the data loaded above:
 
 # %%
 stages = {"pretrain (Kaggle, x5)": (len(kaggle), 5), "fine-tune (COVID, x50)": (len(covid), 50),

@@ -200,8 +200,8 @@ assert [r.passed for r in wrong] == [True, True, False]
 # ## Putting pairs together: a tiny network
 #
 # Backward of a chain runs the pairs in reverse order, each one turning its `dout` into the `dout`
-# of the layer before. Dense -> LeakyReLU -> Dense -> Sigmoid, the shape of the discriminator's
-# head, checked end to end with your `my_dense_backward`:
+# of the layer before. Dense -> LeakyReLU -> Dense -> Sigmoid, a small classifier that ends like
+# the discriminator (a Dense layer and a sigmoid), checked end to end with your `my_dense_backward`:
 
 # %%
 def mlp_forward(x, w1, b1, w2, b2):

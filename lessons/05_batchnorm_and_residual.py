@@ -296,7 +296,7 @@ print("gradient of the bias before batch norm:", grads["inner.0.b"], "(zero up t
 #   channel but different across channels. Which constant upstream gradients hide the bug?
 # - Put the block in inference mode (`block.set_training(False)`) and gradient-check it again: the
 #   batch-norm backward becomes much simpler. Why?
-# - Change the momentum to 0.99 (PyTorch's default is 0.9 in its own convention, i.e. 0.1 for the
-#   new batch): how many steps until the running mean forgets its start?
+# - Change the momentum to 0.99, or to 0.9 (PyTorch's default `momentum=0.1` weighs the new batch by
+#   0.1, i.e. Keras' 0.9): how many steps until the running mean forgets its start?
 # - Lesson 6 assembles these blocks into the paper's generator and discriminator and counts their
 #   parameters.
