@@ -43,7 +43,7 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mttgan_min.data import CLASSES, concat, load_pool, split_test
+from mttgan_min.data import CLASSES, concat, load_pool, prepare_data
 
 DATA = os.environ.get("MTTGAN_DATA")     # None: synthetic phantoms
 SIZE = 64                                # image side for this lesson (the paper trains at 128)
@@ -171,14 +171,17 @@ for c in CLASSES:
 print("  total     ", sum(leak.values()), "of", N_TEST * len(CLASSES))
 
 # %% [markdown]
-# The COVID class leaks most, because its patients have the most films. The package's own split,
-# `split_test`, is made by patient (and also merges byte-identical films filed under two patient
-# keys): nothing leaks.
+# Which class leaks most depends on how many films its patients have. The package's own split
+# (`split_test`, which `prepare_data` applies to each pool before any training function sees the
+# data) is made by patient, and it also merges films that are duplicates of each other but filed
+# under two patient keys: nothing leaks.
 
 # %%
-package_test = split_test(data, N_TEST, seed=0)
-print("package split:", {c: int(np.sum(package_test & (data.labels == c))) for c in CLASSES},
-      "leaked:", sum(leaked(package_test, data.labels, data.patients).values()))
+prepared = prepare_data(DATA, DATA, size=SIZE, seed=0, n_test=N_TEST, progress=False)
+train = concat([prepared.kaggle_train, prepared.covid_train])
+shared = set(prepared.test.patients) & set(train.patients)
+print("package split, test side:", prepared.test.counts(), "; patients on both sides:", len(shared))
+assert not shared and all(n == N_TEST for n in prepared.test.counts().values())
 
 # %% [markdown]
 # ## Exercise: a greedy patient-level split with exactly N per class
@@ -257,7 +260,7 @@ plt.show()
 #
 # - Run the leak count for ten seeds: how much does it vary? How does it grow with `N_TEST`?
 # - Set `MTTGAN_DATA` and look at the real COVID pool: how many films does its busiest patient
-#   have? The real set also has the same film under two patient keys; `split_test` merges
-#   byte-identical films (`mttgan_min/data/split.py`, `patient_groups`). Can your split leak one?
+#   have? The real set also has the same film under two patient keys; `split_test` merges such
+#   duplicates before it splits (`mttgan_min/data/split.py`). Can your split leak one?
 # - The paper keeps 159 COVID images for training (227 - 68). Lesson 2 turns these counts into the
 #   length of a training epoch.
