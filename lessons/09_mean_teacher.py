@@ -39,7 +39,6 @@ import numpy as np
 from mttgan_min import gan_step
 from mttgan_min.adam import Adam
 from mttgan_min.ema import EMATeacher
-from mttgan_min.layers import BatchNorm2D
 from mttgan_min.models import build_discriminator, build_generator
 
 START = time.perf_counter()
