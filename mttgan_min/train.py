@@ -237,6 +237,9 @@ def run_training(cfg, run, resume):
     prepared = prepare_data(cfg["kaggle_dir"] if need_kaggle else None, cfg["covid_dir"],
                             size=get_preset(cfg["preset"]).image_size, seed=cfg["seed"],
                             need_kaggle=need_kaggle, covid_train_cap=cfg["covid_train_cap"])
+    for line in prepared.summary_lines():   # what the data are, what was substituted, skipped or short
+        print(line)
+    rundir.write_json(run / "data_report.json", prepared.report())
     pools = {"covid": prepared.covid_train}
     if need_kaggle:
         pools["kaggle"] = prepared.kaggle_train
