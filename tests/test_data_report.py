@@ -39,7 +39,8 @@ def test_missing_files_are_counted_reported_and_explained(short_folder):
     assert "fewer than the paper's 159" in text and "skipped" in text.split("fewer")[1]
     report = json.loads(json.dumps(p.report()))                               # JSON-able
     skipped = {s["file"]: s["reason"] for s in report["pools"]["covid"]["skipped"]}
-    assert set(skipped) == {"images/f3.png", "images/f7.png"} and all("missing" in r for r in skipped.values())
+    assert set(skipped) == {"images/f3.png", "images/f7.png"}
+    assert all("missing" in r for r in skipped.values())
     assert report["pools"]["covid"]["counts"] == {"covid": 10}
 
 

@@ -117,7 +117,7 @@ def test_known_duplicates_merge_even_when_they_look_different():
 
 def test_impossible_split_names_the_class_in_one_sentence():
     ds = Dataset(np.zeros((1, 4, 4, 1), np.float32), np.array(["viral"]), np.array(["p"]), np.array(["f"]))
-    with pytest.raises(DataError, match=r"class viral has 1 image, but the held-out test split takes 1 image per class"):
+    with pytest.raises(DataError, match=r"class viral has 1 image, but the held-out .* takes 1 image "):
         split_test(ds, 1, 0)
 
 

@@ -88,7 +88,8 @@ def print_summary(summary, size, seconds):
             print(f"  by view: {_counts(s['by_view'])}")
         sp = s["split"]
         if sp["possible"]:
-            print(f"  held-out test (seed {sp['seed']}): {_counts(sp['test'])}; training: {_counts(sp['train'])}")
+            print(f"  held-out test (seed {sp['seed']}): {_counts(sp['test'])}; "
+                  f"training: {_counts(sp['train'])}")
         else:
             print(f"  held-out test split impossible: {sp['reason']}")
         print(f"  duplicates merged across patient ids: {len(s['duplicates'])}")

@@ -163,7 +163,8 @@ def load_images(root, files, size, cache_dir=None, progress=True, desc="decoding
     for f in files:
         st = (root / f).stat()
         hit = old.get(f)
-        if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns and (hit[2] is None or hit[2].shape == (side, side)):
+        same_file = hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns
+        if same_file and (hit[2] is None or hit[2].shape == (side, side)):
             entries[f] = hit
         else:
             entries[f] = (st.st_size, st.st_mtime_ns, None, "")

@@ -53,7 +53,10 @@ def read_metadata(root):
 
 
 def select_rows(rows):
-    """Apply the row rule above. Returns (kept [(relpath, patient, view)], skipped [(file, reason)], stats)."""
+    """Apply the row rule above.
+
+    Returns (kept [(relpath, patient, view)], skipped [(file, reason)], stats).
+    """
     kept, skipped, first = [], [], {}
     n_rule = 0
     for r in rows:

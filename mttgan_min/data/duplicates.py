@@ -65,6 +65,10 @@ def near_pairs(thumbs, patients, threshold=NEAR_DUPLICATE_R, chunk=1024):
     return out
 
 
+def _by_files(ds):
+    return lambda item: (ds.files[item[0][0]], ds.files[item[0][1]])
+
+
 def find_duplicates(ds, near=True):
     """Cross-patient duplicate pairs of a Dataset, within each class.
 
@@ -106,4 +110,4 @@ def find_duplicates(ds, near=True):
                 add(idx[i], idx[j], f"near-duplicate, thumbnail correlation {r:.3f}")
     return [{"files": [str(ds.files[i]), str(ds.files[j])],
              "patients": [str(ds.patients[i]), str(ds.patients[j])], "reason": reason, "index": (i, j)}
-            for (i, j), reason in sorted(pairs.items(), key=lambda kv: (ds.files[kv[0][0]], ds.files[kv[0][1]]))]
+            for (i, j), reason in sorted(pairs.items(), key=_by_files(ds))]

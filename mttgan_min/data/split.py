@@ -65,8 +65,8 @@ def check_split(ds, n_test):
     small = [f"{c} has {plural(n, 'image')}" for c, n in small if n <= n_test]
     if small:
         listed = ", ".join(small[:-1]) + (" and " if len(small) > 1 else "") + small[-1]
-        raise DataError(f"class {listed}, but the held-out test split takes {plural(n_test, 'image')} per class and "
-                        "training needs at least one more.")
+        raise DataError(f"class {listed}, but the held-out test split takes {plural(n_test, 'image')} "
+                        "per class and training needs at least one more.")
 
 
 def split_test(ds, n_test, seed, duplicates=None):
