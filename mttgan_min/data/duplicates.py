@@ -15,19 +15,20 @@ from scipy.ndimage import gaussian_filter
 
 from .resample import resize
 
-# Images that appear twice under different file names and patient ids. Source: the data set's own
-# documentation (the first six; which 16660_* file matches which ards-* file was found by the check
-# below), and found by the check below (the AR-*/extubation-1 films). Matched by file name.
-KNOWN_DUPLICATE_FILES = (
+# Images that appear twice under different file names and patient ids, matched by file name.
+# Source: the data set's own documentation (which 16660_* file matches which ards-* file was found by
+# the check below).
+DOCUMENTED_DUPLICATE_FILES = (
     ("16660_2_1.jpg", "covid-19-rapidly-progressive-acute-respiratory-distress-syndrome-ards-admission.jpg"),
     ("16660_3_1.jpg", "covid-19-rapidly-progressive-acute-respiratory-distress-syndrome-ards-day-1.jpg"),
     ("16660_4_1.jpg", "covid-19-rapidly-progressive-acute-respiratory-distress-syndrome-ards-day-2.jpg"),
     ("16660_5_1.jpg", "covid-19-rapidly-progressive-acute-respiratory-distress-syndrome-ards-day-3.jpg"),
     ("353889E0-A1E8-4F9E-A0B8-F24F36BCFBFB.jpeg", "case_72_RX-TORACE1.jpg"),
     ("A7E260CE-8A00-4C5F-A7F5-27336527A981.jpeg", "case_76_1-3.png"),
-    ("AR-1.jpg", "extubation-1.jpg"),
-    ("AR-2.jpg", "extubation-1.jpg"),
 )
+# Source: found by the check below (one film of one patient under two case ids).
+FOUND_DUPLICATE_FILES = (("AR-1.jpg", "extubation-1.jpg"), ("AR-2.jpg", "extubation-1.jpg"))
+KNOWN_DUPLICATE_FILES = DOCUMENTED_DUPLICATE_FILES + FOUND_DUPLICATE_FILES
 # Pairs of patient ids that are one patient: 285/339 and 287/340 share image files in metadata.csv
 # (the data set's own documentation); 321/322 were found by the check below: one article's figure 4,
 # panels A-C, shows one 75-year-old patient on days 0, 4 and 6 (the same clinical notes), filed under
@@ -89,10 +90,12 @@ def find_duplicates(ds, near=True):
     names = {}
     for k, f in enumerate(ds.files):
         names.setdefault(str(f).rsplit("/", 1)[-1], []).append(k)
-    for a, b in KNOWN_DUPLICATE_FILES:
-        for i in names.get(a, []):
-            for j in names.get(b, []):
-                add(i, j, "listed as the same image in the data set's documentation")
+    for listed, source in ((DOCUMENTED_DUPLICATE_FILES, "the data set's documentation"),
+                           (FOUND_DUPLICATE_FILES, "found by the near-duplicate check")):
+        for a, b in listed:
+            for i in names.get(a, []):
+                for j in names.get(b, []):
+                    add(i, j, f"known duplicate ({source})")
     for a, b in KNOWN_SAME_PATIENTS:
         ia, ib = np.flatnonzero(ds.patients == a), np.flatnonzero(ds.patients == b)
         if len(ia) and len(ib):
