@@ -390,6 +390,8 @@ def run_training(cfg, run, resume, typed=()):
                                         need_kaggle=need_kaggle, covid_train_cap=cfg["covid_train_cap"])
             except DataError as err:
                 raise DataError(_as_recorded(err, typed) if resume else str(err)) from None
+            for line in prepared.summary_lines():  # what the data are: substituted, skipped or short
+                print(line)
             pools = {"covid": prepared.covid_train}
             if need_kaggle:
                 pools["kaggle"] = prepared.kaggle_train
@@ -398,6 +400,7 @@ def run_training(cfg, run, resume, typed=()):
             for st in stages:
                 check_pool_size(st, len(pools[st["pool"]].images))
             split = _jsonable(prepared.manifest)
+            rundir.write_json(run / "data_report.json", prepared.report())
             if resume:
                 if not resume_state(cfg, run, state, stages, split, typed):
                     return 0

@@ -1,4 +1,5 @@
-"""Cache of decoded images (issue 3, item 5): hits, invalidation by change, deleted files dropped."""
+"""Cache of decoded images (docs/design.md, "Image cache"): hits, invalidation by change, deleted files
+dropped, atomic writes, corrupt files rebuilt with a warning on stderr, stale temporaries removed."""
 import os
 
 import numpy as np
@@ -22,7 +23,7 @@ def test_second_load_hits_the_cache(tmp_path):
     assert (first.hits, first.decoded) == (0, 4) and (second.hits, second.decoded) == (4, 0)
     assert np.array_equal(first.images, second.images)
     other_size = load_images(tmp_path, files, 8, tmp_path / "cache", progress=False)
-    assert other_size.decoded == 4 and other_size.images.shape == (4, 8, 8)
+    assert other_size.decoded == 4 and other_size.images.shape == (4, 10, 10)   # R = 1.25 S
 
 
 def test_changed_file_is_decoded_again(tmp_path):
@@ -63,3 +64,63 @@ def test_default_cache_dir_respects_xdg(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path / "mttgan_min"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert default_cache_dir().parts[-2:] == (".cache", "mttgan_min")
+
+
+def test_truncated_cache_is_warned_about_on_stderr_and_rebuilt(tmp_path, capsys):
+    files = make_files(tmp_path)
+    load_images(tmp_path, files, 16, tmp_path / "cache", progress=False)
+    (cache_file,) = (tmp_path / "cache").glob("*.npz")
+    data = cache_file.read_bytes()
+    cache_file.write_bytes(data[: len(data) // 2])                              # a full disk's leftover
+    again = load_images(tmp_path, files, 16, tmp_path / "cache", progress=False)
+    out, err = capsys.readouterr()
+    assert again.decoded == 4 and out == ""
+    assert "warning:" in err and str(cache_file) in err and "rebuilding" in err and "Traceback" not in err
+    assert load_images(tmp_path, files, 16, tmp_path / "cache", progress=False).hits == 4   # rebuilt
+
+
+def test_corrupt_synthetic_cache_is_rebuilt(tmp_path, capsys):
+    from mttgan_min.data import load_pool
+    first = load_pool("covid", None, 16, tmp_path)
+    (cache_file,) = tmp_path.glob("synthetic-covid-*.npz")
+    cache_file.write_bytes(b"PK\x03\x04 not really a zip")
+    second = load_pool("covid", None, 16, tmp_path)
+    out, err = capsys.readouterr()
+    assert np.array_equal(first.images, second.images) and out == "" and "rebuilding" in err
+    np.load(cache_file).close()                                                  # readable again
+
+
+def test_failed_write_leaves_the_old_cache_and_no_temporary(tmp_path, monkeypatch, capsys):
+    files = make_files(tmp_path)
+    load_images(tmp_path, files, 16, tmp_path / "cache", progress=False)
+    (cache_file,) = (tmp_path / "cache").glob("*.npz")
+    before = cache_file.read_bytes()
+
+    def failing_savez(fh, **arrays):
+        fh.write(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", failing_savez)
+    Image.fromarray(np.full((40, 40), 7, np.uint8)).save(tmp_path / "f4.png")
+    load_images(tmp_path, files + ["f4.png"], 16, tmp_path / "cache", progress=False)
+    out, err = capsys.readouterr()
+    assert out == "" and "could not write" in err
+    assert cache_file.read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [cache_file.name]
+
+
+def test_stale_temporaries_are_removed_live_ones_kept(tmp_path):
+    import subprocess
+    import sys
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()                             # a pid that has ended
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    stale = [cache / f".images-abc-16px.npz.tmp-{dead}", cache / f"images-abc-16px.tmp{dead}.npz"]
+    live = cache / f".images-abc-16px.npz.tmp-{os.getpid()}"
+    for p in stale + [live]:
+        p.write_bytes(b"partial")
+    files = make_files(tmp_path)
+    load_images(tmp_path, files, 16, cache, progress=False)
+    left = {p.name for p in cache.iterdir()}
+    assert not {p.name for p in stale} & left and live.name in left

@@ -1,4 +1,4 @@
-"""Decoding, gray conversion and bad input (issue 3, items 1 and 7), on small files in tmp_path."""
+"""Decoding, gray conversion and bad input (docs/design.md, "Decoding"), on small files in tmp_path."""
 import subprocess
 import sys
 from pathlib import Path
@@ -142,9 +142,10 @@ def test_cli_bad_folder_exit_2_one_sentence(tmp_path, case):
 
 def test_cli_json_names_skipped_files(bad_kaggle):
     import json
-    r = run_cli("--kaggle-dir", str(bad_kaggle / "chest_xray"), "--json", "--n-test", "0", "--size", "32")
+    r = run_cli("--kaggle-dir", str(bad_kaggle / "chest_xray"), "--json", "--size", "32")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["kaggle"]["normal"] == 1 and out["kaggle"]["bacterial"] == 1
+    assert out["kaggle"]["counts"]["normal"] == 1 and out["kaggle"]["counts"]["bacterial"] == 1
+    assert out["kaggle"]["split"]["possible"] is False and "68" in out["kaggle"]["split"]["reason"]
     assert len(out["kaggle"]["skipped"]) == 7 and {"file", "reason"} <= set(out["kaggle"]["skipped"][0])
     assert out["covid"]["source"] == "synthetic" and out["covid"]["images"] == 227

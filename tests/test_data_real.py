@@ -1,4 +1,4 @@
-"""The loaders on the shared reduced copy of the real data (shared/data/README.md gives the counts).
+"""The loaders on the reduced copy of the real data (the counts are those of its documentation).
 
 Skipped when the data is absent. Found at <repo>/../shared/data or $MTTGAN_DATA.
 """
@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mttgan_min.data import load_covid, load_kaggle, prepare_data
+from mttgan_min.data import find_duplicates, load_covid, load_kaggle, prepare_data, resize, split_test
+from mttgan_min.data.duplicates import KNOWN_DUPLICATE_FILES
 
 DATA = Path(os.environ.get("MTTGAN_DATA") or Path(__file__).parents[2] / "shared" / "data")
 pytestmark = pytest.mark.skipif(
@@ -61,3 +62,36 @@ def test_real_split_does_not_leak(cache):
         assert not set(tr.patients) & set(p.test.patients)
     seen = {img.tobytes() for tr in train for img in tr.images}
     assert not any(img.tobytes() in seen for img in p.test.images)
+
+
+@pytest.fixture(scope="module")
+def covid_split(cache):
+    """The COVID pool at 32 px, its duplicate pairs, and 16 x 16 block-mean thumbnails (a measure
+    independent of the one the split uses), computed once."""
+    ds = load_covid(DATA, 32, cache, progress=False)
+    t = resize(ds.images, 16)[..., 0].reshape(len(ds), -1)
+    t -= t.mean(axis=1, keepdims=True)
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    return ds, find_duplicates(ds), t
+
+
+def test_known_duplicates_are_found(covid_split):
+    ds, dups, _ = covid_split
+    pairs = {frozenset(f.rsplit("/", 1)[-1] for f in d["files"]) for d in dups}
+    assert {frozenset(p) for p in KNOWN_DUPLICATE_FILES} <= pairs
+    # the near check alone finds the two pairs the list has from it, and every listed file pair
+    from mttgan_min.data.duplicates import near_pairs, thumbnails
+    near = {frozenset((ds.files[i].rsplit("/", 1)[-1], ds.files[j].rsplit("/", 1)[-1]))
+            for i, j, _ in near_pairs(thumbnails(ds.hires), ds.patients)}
+    assert {frozenset(p) for p in KNOWN_DUPLICATE_FILES} <= near
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_no_held_out_covid_image_has_a_near_duplicate_in_training(covid_split, seed):
+    ds, dups, t = covid_split
+    test = split_test(ds, 68, seed, dups)
+    assert test.sum() == 68
+    side = dict(zip(ds.files, test))
+    assert all(side[a] == side[b] for a, b in (d["files"] for d in dups))
+    # apart from the merged duplicates, cross-patient 16 x 16 correlations stay below 0.96 in this set
+    assert (t[test] @ t[~test].T).max() < 0.96

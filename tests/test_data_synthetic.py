@@ -1,4 +1,5 @@
-"""Synthetic phantoms (issue 3, item 4): seeded, shaped like the real pools, classes that differ."""
+"""Synthetic phantoms (docs/design.md, "Synthetic phantoms"): seeded, shaped like the real pools, classes
+that differ."""
 import time
 
 import numpy as np
@@ -56,3 +57,11 @@ def test_heart_on_the_image_right(pools):
     k, _, _ = pools
     img = k.images[k.labels == "normal"][..., 0].mean(axis=0)
     assert img[18:24, 17:22].mean() > img[18:24, 10:15].mean() + 0.05
+
+
+def test_source_copy_at_one_and_a_quarter_the_size(pools):
+    from mttgan_min.data import resize
+    k, c, _ = pools
+    for ds in (k, c):
+        assert ds.hires.dtype == np.uint8 and ds.hires.shape == (len(ds), 40, 40, 1)
+        np.testing.assert_array_equal(ds.images, resize(ds.hires, 32))

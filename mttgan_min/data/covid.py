@@ -1,4 +1,4 @@
-"""Loader for the covid-chestxray-dataset (Cohen et al.; SPEC "Data").
+"""Loader for the covid-chestxray-dataset (Cohen et al.; paper Sec. IV-A; docs/design.md, "COVID rows").
 
 Layout: a folder with metadata.csv and images/. Kept rows: ``finding`` contains "COVID-19" (so
 "COVID-19, ARDS" counts), ``modality`` is "X-ray", ``view`` is PA, AP or AP Supine (never lateral L).
@@ -13,6 +13,7 @@ import numpy as np
 
 from .cache import load_images
 from .dataset import DataError, Dataset
+from .resample import resize
 
 VIEWS = ("PA", "AP", "AP Supine")
 COLUMNS = ("patientid", "finding", "view", "modality", "filename")
@@ -31,18 +32,31 @@ def resolve_covid_dir(path):
 
 
 def read_metadata(root):
-    """Rows of metadata.csv as dicts. Raises DataError if a needed column is missing."""
-    with open(root / "metadata.csv", newline="", encoding="utf-8", errors="replace") as fh:
+    """Rows of metadata.csv as dicts. Raises DataError if a needed column is missing or a row is short.
+
+    Read as "utf-8-sig", so a file saved with a byte-order mark (as spreadsheet programs do) reads the same.
+    """
+    path = root / "metadata.csv"
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise DataError(f"{root / 'metadata.csv'} lacks the column(s) {', '.join(missing)}; "
+            raise DataError(f"{path} lacks the column(s) {', '.join(missing)}; "
                             f"expected the covid-chestxray-dataset header with {', '.join(COLUMNS)}.")
-        return list(reader)
+        rows = []
+        for row in reader:
+            if any(row.get(c) is None for c in COLUMNS):
+                raise DataError(f"{path}, line {reader.line_num}, has only {sum(v is not None for k, v in row.items() if k is not None)} of "
+                                f"the {len(reader.fieldnames)} columns of its header (a cut-off row?).")
+            rows.append(row)
+        return rows
 
 
 def select_rows(rows):
-    """Apply the SPEC rule. Returns (kept [(relpath, patient, view)], skipped [(file, reason)], stats)."""
+    """Apply the row rule above.
+
+    Returns (kept [(relpath, patient, view)], skipped [(file, reason)], stats).
+    """
     kept, skipped, first = [], [], {}
     n_rule = 0
     for r in rows:
@@ -63,8 +77,8 @@ def select_rows(rows):
 def load_covid(covid_dir, size, cache_dir=None, progress=True):
     """Load the COVID-19 frontal X-rays.
 
-    Returns a Dataset: images float32 (N, S, S, 1) in [0, 1], labels "covid", patients (patientid),
-    files "images/<filename>", meta["view"], skipped rows/files with reasons.
+    Returns a Dataset: images float32 (N, S, S, 1) in [0, 1], hires uint8 (N, R, R, 1), labels "covid",
+    patients (patientid), files "images/<filename>", meta["view"], skipped rows/files with reasons.
     """
     root = resolve_covid_dir(covid_dir)
     kept, skipped, _ = select_rows(read_metadata(root))
@@ -74,6 +88,6 @@ def load_covid(covid_dir, size, cache_dir=None, progress=True):
     dec = load_images(root, [k[0] for k in present], size, cache_dir, progress, desc="COVID images")
     good = [k for k, ok in zip(present, dec.ok) if ok]
     col = lambda i: np.array([k[i] for k in good], dtype=str)
-    images = (dec.images.astype(np.float32) / np.float32(255.0))[..., None]
-    return Dataset(images, np.full(len(good), "covid"), col(1), col(0), skipped + dec.skipped,
-                   {"view": col(2)})
+    hires = dec.images[..., None]
+    return Dataset(resize(hires, size), np.full(len(good), "covid"), col(1), col(0), skipped + dec.skipped,
+                   {"view": col(2)}, hires)

@@ -1,5 +1,5 @@
-"""Decode one image file into an 8-bit gray S x S array (SPEC "Data": "Loader converts RGB/RGBA/16-bit
-inputs to 8-bit gray first").
+"""Decode one image file into an 8-bit gray square array (docs/design.md, "Decoding": RGB, RGBA and
+16-bit inputs become 8-bit gray first).
 
 Decisions, made once here for every loader:
 - Colour (RGB, CMYK, YCbCr, HSV, P palettes): Pillow's ITU-R 601-2 luma, L = 0.299 R + 0.587 G + 0.114 B.
@@ -9,12 +9,19 @@ Decisions, made once here for every loader:
   (x - min) / (max - min) * 255, rounded; a constant image becomes 0. (Medical 16-bit PNGs often use
   only 10-12 of the 16 bits, so dividing by the bit depth would leave them nearly black.)
 - "1" (bilevel): 0 or 255.
-- Resize: straight to S x S (square, aspect ratio not kept, as the paper's Keras pipeline and the
-  224 x 224 Kaggle copies do) with Pillow's LANCZOS filter, which antialiases when shrinking. JPEGs are
-  first decoded at a reduced DCT scale (``Image.draft``) no smaller than 2 S, which makes full-resolution
-  Kaggle files several times faster to decode and does not change the result visibly.
-- An image whose shorter side is below S is skipped with a reason naming its size (never upscaled).
+- Resize: straight to R x R, the source-resolution copy (R = 1.25 S, see dataset.source_size; square,
+  aspect ratio not kept, as the paper's Keras pipeline and the 224 x 224 Kaggle copies do) with Pillow's
+  LANCZOS filter, which antialiases when shrinking. JPEGs are first decoded at a reduced DCT scale
+  (``Image.draft``) no smaller than 2 R, which makes full-resolution Kaggle files several times faster to
+  decode and does not change the result visibly.
+- An image whose shorter side is below S is skipped with a reason naming its size; one between S and R
+  is enlarged to R (at most 1.25x; the crop-and-resize then shrinks it again to S).
+- Very large images (Pillow's "decompression bomb" warning, above about 89 megapixels) are decoded
+  without the warning: a JPEG is read at 1/8 scale by ``draft`` anyway, and dropping a real film would
+  lose data; above twice that limit Pillow refuses and the file is skipped with that reason.
 """
+import warnings
+
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -42,18 +49,25 @@ def to_gray8(im):
     return im.convert("RGB").convert("L")               # P, PA, RGB(A/a/X), CMYK, YCbCr, HSV
 
 
-def decode_file(path, size):
-    """Read ``path`` -> uint8 (size, size) gray array. Raises BadImage with a one-line reason."""
+def decode_file(path, size, min_side=None):
+    """Read ``path`` -> uint8 (size, size) gray array. Raises BadImage with a one-line reason.
+
+    min_side: skip an image whose shorter side is below it (default ``size``).
+    """
+    min_side = size if min_side is None else min_side
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-            if min(w, h) < size:
-                raise BadImage(f"smaller than the target size: {w}x{h} px, shorter side below {size} px")
-            if im.format == "JPEG":
-                im.draft(im.mode if im.mode in ("L", "RGB") else None, (2 * size, 2 * size))
-            im.load()
-            gray = to_gray8(im).resize((size, size), RESAMPLE)
-            return np.asarray(gray, dtype=np.uint8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if min(w, h) < min_side:
+                    raise BadImage(f"smaller than the target size: {w}x{h} px, shorter side below "
+                                   f"{min_side} px")
+                if im.format == "JPEG":
+                    im.draft(im.mode if im.mode in ("L", "RGB") else None, (2 * size, 2 * size))
+                im.load()
+                gray = to_gray8(im).resize((size, size), RESAMPLE)
+                return np.asarray(gray, dtype=np.uint8)
     except BadImage:
         raise
     except UnidentifiedImageError:

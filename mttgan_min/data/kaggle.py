@@ -1,11 +1,11 @@
-"""Loader for the Kaggle "Chest X-Ray Images (Pneumonia)" set (Kermany et al.; SPEC "Data").
+"""Loader for the Kaggle "Chest X-Ray Images (Pneumonia)" set (Kermany et al.; paper Sec. IV-A).
 
 Layout: chest_xray/{train,test,val}/{NORMAL,PNEUMONIA}/<file>.jpeg. The class comes from the folder and,
 for PNEUMONIA, from the file name (personN_bacteria_M.jpeg / personN_virus_M.jpeg). The three published
 splits are pooled, because the paper draws its own test set, but each image remembers its split in
 ``meta["published_split"]``.
 
-Patient keys (see shared/data/README.md, "Duplicates and leakage"): the file-name prefix IM-xxxx or
+Patient keys (docs/design.md, "Kaggle patient keys"): the file-name prefix IM-xxxx or
 NORMAL2-IM-xxxx for normal images, and personN together with the subtype ("person12_virus") for
 pneumonia images, because the number N alone is reused across subtypes and splits.
 """
@@ -16,6 +16,7 @@ import numpy as np
 
 from .cache import load_images
 from .dataset import DataError, Dataset
+from .resample import resize
 
 SPLITS = ("train", "test", "val")
 FOLDERS = ("NORMAL", "PNEUMONIA")
@@ -73,7 +74,7 @@ def load_kaggle(kaggle_dir, size, cache_dir=None, progress=True):
     """Load every usable image of the Kaggle set.
 
     kaggle_dir: chest_xray/ or its parent.  size: S.  cache_dir: folder or None.
-    Returns a Dataset: images float32 (N, S, S, 1) in [0, 1], labels normal/bacterial/viral, patients,
+    Returns a Dataset: images float32 (N, S, S, 1) in [0, 1], hires uint8 (N, R, R, 1), labels normal/bacterial/viral, patients,
     files "train/NORMAL/IM-0115-0001.jpeg" ..., meta["published_split"], skipped files with reasons.
     """
     root = resolve_kaggle_dir(kaggle_dir)
@@ -82,5 +83,6 @@ def load_kaggle(kaggle_dir, size, cache_dir=None, progress=True):
     dec = load_images(root, files, size, cache_dir, progress, desc="Kaggle images")
     keep = [r for r, k in zip(rows, dec.ok) if k]
     col = lambda i: np.array([r[i] for r in keep], dtype=str)
-    images = (dec.images.astype(np.float32) / np.float32(255.0))[..., None]
-    return Dataset(images, col(1), col(2), col(0), skipped + dec.skipped, {"published_split": col(3)})
+    hires = dec.images[..., None]
+    return Dataset(resize(hires, size), col(1), col(2), col(0), skipped + dec.skipped,
+                   {"published_split": col(3)}, hires)

@@ -1,23 +1,22 @@
-"""The held-out test split (SPEC "Data"): n_test images per class, drawn once, seeded, by patient.
+"""The held-out test split (paper Sec. IV-A; docs/design.md, "Held-out test split"): n_test images per
+class, drawn once, seeded, by patient.
 
 For each class separately: the class's patient groups are put in a seeded random order and taken greedily
 while they fit; a group that would overshoot n_test is skipped and the walk goes on, so the test side gets
 exactly n_test images whenever single-image groups allow it. No patient is on both sides.
 
-Exact duplicates: images whose resized pixels are identical are merged into one group even when their
-patient keys differ (the Kaggle copy has one such pair, NORMAL2-IM-0095/0096), so no test image reaches
-training byte-for-byte.
+Duplicates across patient ids (duplicates.py: the known list, identical pixels, near-duplicate
+thumbnails) merge their patients' groups, so no test image reaches training under another patient key.
 
 The random order of a class depends only on (seed, class name) and on that class's images, so each pool's
 split depends only on that pool and the seed.
 """
 import hashlib
-import json
-import warnings
 
 import numpy as np
 
-from .dataset import DataError
+from .dataset import DataError, plural
+from .duplicates import find_duplicates
 
 
 def class_rng(seed, name):
@@ -26,10 +25,10 @@ def class_rng(seed, name):
     return np.random.default_rng([int(seed), tag])
 
 
-def patient_groups(patients, images=None):
-    """Group ids (N,) int: images of one patient, and byte-identical images, share a group.
+def patient_groups(patients, links=()):
+    """Group ids (N,) int: images of one patient, and images linked by a pair in ``links``, share a group.
 
-    patients: str (N,).  images: optional (N, ...) array used to merge exact duplicates.
+    patients: str (N,).  links: iterable of (i, j) index pairs (duplicates across patient ids).
     """
     parent = {p: p for p in patients}
 
@@ -39,18 +38,16 @@ def patient_groups(patients, images=None):
             p = parent[p]
         return p
 
-    if images is not None:
-        first = {}
-        for p, img in zip(patients, images):
-            h = hashlib.sha1(np.ascontiguousarray(img).tobytes()).hexdigest()
-            parent[find(p)] = find(first.setdefault(h, p))
+    for i, j in links:
+        parent[find(patients[i])] = find(patients[j])
     roots = np.array([find(p) for p in patients], dtype=str)
     _, ids = np.unique(roots, return_inverse=True)
     return ids
 
 
 def choose_test(groups, n_test, rng):
-    """Bool mask (N,) of the test side: whole groups in random order, greedily, up to exactly n_test."""
+    """Bool mask (N,) of the test side: whole groups in random order, greedily, up to n_test (fewer only
+    when no combination of the remaining groups fills it; prepare_data reports such a shortfall)."""
     sizes = np.bincount(groups)
     taken, total = np.zeros(len(sizes), bool), 0
     for g in rng.permutation(len(sizes)):
@@ -58,19 +55,35 @@ def choose_test(groups, n_test, rng):
             taken[g], total = True, total + sizes[g]
             if total == n_test:
                 break
-    if total < n_test:
-        warnings.warn(f"test split has {total} images, not {n_test}: no patient groups add up exactly")
     return taken[groups]
 
 
-def split_test(ds, n_test, seed):
-    """Bool mask (N,) of ``ds`` images on the test side, n_test per class (see module docstring)."""
+def check_split(ds, n_test):
+    """Raise DataError (one sentence) when some class of ``ds`` cannot give n_test test images and keep
+    at least one for training."""
+    small = [(str(c), int(np.sum(ds.labels == c))) for c in np.unique(ds.labels)]
+    small = [f"{c} has {plural(n, 'image')}" for c, n in small if n <= n_test]
+    if small:
+        listed = ", ".join(small[:-1]) + (" and " if len(small) > 1 else "") + small[-1]
+        raise DataError(f"class {listed}, but the held-out test split takes {plural(n_test, 'image')} "
+                        "per class and training needs at least one more.")
+
+
+def split_test(ds, n_test, seed, duplicates=None):
+    """Bool mask (N,) of ``ds`` images on the test side, n_test per class (see module docstring).
+
+    duplicates: find_duplicates(ds) if already computed. Raises DataError when a class is too small.
+    """
+    check_split(ds, n_test)
+    if duplicates is None:
+        duplicates = find_duplicates(ds)
     test = np.zeros(len(ds), bool)
     for name in np.unique(ds.labels):
         idx = np.flatnonzero(ds.labels == name)
-        if len(idx) <= n_test:
-            raise DataError(f"class {name} has {len(idx)} images, but the test split alone needs {n_test}.")
-        groups = patient_groups(ds.patients[idx], ds.images[idx])
+        where = {int(k): n for n, k in enumerate(idx)}
+        links = [(where[i], where[j]) for i, j in (d["index"] for d in duplicates)
+                 if i in where and j in where]
+        groups = patient_groups(ds.patients[idx], links)
         test[idx] = choose_test(groups, n_test, class_rng(seed, str(name)))
     return test
 
@@ -80,14 +93,3 @@ def cap_train(ds, cap, seed):
     if cap is None or len(ds) <= cap:
         return np.arange(len(ds))
     return np.sort(class_rng(seed, "train-cap").choice(len(ds), size=cap, replace=False))
-
-
-def save_manifest(manifest, path):
-    """Write the manifest (a JSON-serialisable dict) to ``path``, e.g. <run dir>/data_split.json."""
-    with open(path, "w") as fh:
-        json.dump(manifest, fh, indent=1)
-
-
-def load_manifest(path):
-    with open(path) as fh:
-        return json.load(fh)

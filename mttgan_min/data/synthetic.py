@@ -1,4 +1,4 @@
-"""Synthetic chest-radiograph phantoms: the embedded default data set (issue 3, item 4).
+"""Synthetic chest-radiograph phantoms: the embedded default data set (docs/design.md, "Synthetic phantoms").
 
 Nothing is shipped or downloaded; every image is drawn procedurally from a seeded numpy Generator,
 vectorised over a chunk of images (loops only over chunks and anatomical parts, never over images).
@@ -22,9 +22,11 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import gaussian_filter, map_coordinates
 
-from .dataset import Dataset
+from ..layers.activations import sigmoid as sig   # the logistic step of every soft edge
+from .dataset import Dataset, source_size
+from .resample import resize
 from .split import class_rng
 
 # Pools scaled down from the real sets: Kaggle ~1/4 of 1,583 / 2,780 / 1,493; COVID 227 as in the paper.
@@ -32,11 +34,6 @@ POOL_COUNTS = {"kaggle": {"normal": 396, "bacterial": 695, "viral": 373}, "covid
 # Probability of 1, 2, 3 images per patient: Kaggle mostly one; COVID ~1.75 (227 images, ~130 patients).
 IMAGES_PER_PATIENT = {"kaggle": (0.8, 0.15, 0.05), "covid": (0.45, 0.35, 0.2)}
 CHUNK_PATIENTS = 24   # patients per chunk of work (one thread each)
-
-
-def sig(t):
-    """Logistic step, used for every soft edge."""
-    return 0.5 * (1.0 + np.tanh(0.5 * t))
 
 
 def smooth_noise(rng, n, size, sigma_frac):
@@ -70,20 +67,15 @@ def draw_params(labels, patient_index, rng):
 def rotate(images, angle):
     """Rotate each image about its centre by ``angle`` (N,1,1) radians, bilinear, edges clamped.
 
-    images: float32 (N, S, S). One gather per corner, vectorised over images.
+    images: float32 (N, S, S). One scipy.ndimage.map_coordinates call over the whole stack.
     """
     N, S, _ = images.shape
     g = (np.arange(S, dtype=np.float32) + 0.5) - S / 2
     c, s = np.cos(angle), np.sin(angle)
     sx = c * g[None, None, :] - s * g[None, :, None] + S / 2 - 0.5            # (N, S, S) source col
     sy = s * g[None, None, :] + c * g[None, :, None] + S / 2 - 0.5            # source row
-    x0, y0 = np.floor(sx), np.floor(sy)
-    wx, wy = sx - x0, sy - y0
-    xa, xb = (np.clip(x0 + d, 0, S - 1).astype(np.intp) for d in (0, 1))
-    ya, yb = (np.clip(y0 + d, 0, S - 1).astype(np.intp) for d in (0, 1))
-    n = np.arange(N)[:, None, None]
-    return ((1 - wy) * ((1 - wx) * images[n, ya, xa] + wx * images[n, ya, xb])
-            + wy * ((1 - wx) * images[n, yb, xa] + wx * images[n, yb, xb]))
+    n = np.broadcast_to(np.arange(N, dtype=np.float32)[:, None, None], sx.shape)
+    return map_coordinates(images, np.stack([n, sy, sx]), order=1, mode="nearest")
 
 
 def render(labels, p, noise, size):
@@ -133,7 +125,7 @@ def render(labels, p, noise, size):
     # Lung texture: vascular markings fanning out from the hila, fading to the periphery.
     vessels = np.clip(noise["fine"], 0, 2.5) * (0.1 * hilum + 0.035 * sig((0.6 - au) / 0.15))
 
-    # Disease (SPEC "Data": the four classes), extra density inside the lungs; each field is computed
+    # Disease (the paper's four classes, Sec. IV-A), extra density inside the lungs; each field is computed
     # only for the images of its class.
     patho = np.zeros((len(labels), size, size), np.float32)
     k = p["disease"]
@@ -180,13 +172,16 @@ def make_synthetic(pool, size=32, seed=0, counts=None):
     """A synthetic pool, "kaggle" (normal/bacterial/viral) or "covid".
 
     counts: {class: images}, default POOL_COUNTS[pool]. Deterministic for (pool, size, seed, counts).
-    Returns a Dataset: images float32 (N, size, size, 1) in [0, 1]; patients "synthetic-<pool>-0007";
-    files "synthetic/<pool>/<class>/0007-1"; skipped [].
+    Drawn at the source resolution R = source_size(size) and stored as 8-bit like a real film, then
+    resized to ``size`` exactly as the real pools are. Returns a Dataset: images float32 (N, size, size, 1)
+    in [0, 1]; hires uint8 (N, R, R, 1); patients "synthetic-<pool>-0007"; files
+    "synthetic/<pool>/<class>/0007-1"; skipped [].
     """
+    side = source_size(size)
     rng = class_rng(seed, f"synthetic-{pool}")
     labels, pid = patients_for(counts or POOL_COUNTS[pool], IMAGES_PER_PATIENT[pool], rng)
     params = draw_params(labels, pid, rng)
-    images = np.empty((len(labels), size, size, 1), np.float32)
+    hires = np.empty((len(labels), side, side, 1), np.uint8)
     bounds = np.flatnonzero(np.diff(pid)) + 1                                 # patient boundaries
     starts = [0] + list(bounds[CHUNK_PATIENTS - 1::CHUNK_PATIENTS]) + [len(pid)]
     chunks = list(zip(starts[:-1], starts[1:]))                               # whole patients each
@@ -194,10 +189,11 @@ def make_synthetic(pool, size=32, seed=0, counts=None):
     def draw(chunk, chunk_rng):
         a, b = chunk
         local = pid[a:b] - pid[a]
-        noise = {name: smooth_noise(chunk_rng, local[-1] + 1, size, sf)[local]
+        noise = {name: smooth_noise(chunk_rng, local[-1] + 1, side, sf)[local]
                  for name, sf in (("fine", 0.012), ("mid", 0.04), ("coarse", 0.07))}
-        noise["white"] = chunk_rng.standard_normal((b - a, size, size), dtype=np.float32)
-        images[a:b, ..., 0] = render(labels[a:b], {k: v[a:b] for k, v in params.items()}, noise, size)
+        noise["white"] = chunk_rng.standard_normal((b - a, side, side), dtype=np.float32)
+        img = render(labels[a:b], {k: v[a:b] for k, v in params.items()}, noise, side)
+        hires[a:b, ..., 0] = np.round(img * 255)
 
     # One child generator per chunk, so the result does not depend on the thread schedule.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool_:
@@ -206,4 +202,4 @@ def make_synthetic(pool, size=32, seed=0, counts=None):
     rank = np.concatenate([[0], np.cumsum(pid[1:] == pid[:-1])])             # 0,1,2 within a patient
     rank -= np.maximum.accumulate(np.where(np.r_[True, pid[1:] != pid[:-1]], rank, 0))
     files = np.array([f"synthetic/{pool}/{lab}/{i:04d}-{r + 1}" for lab, i, r in zip(labels, pid, rank)])
-    return Dataset(images, labels, patients, files)
+    return Dataset(resize(hires, size), labels, patients, files, hires=hires)

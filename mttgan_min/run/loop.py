@@ -151,7 +151,8 @@ def run_schedule(cfg, run, state, pools, stop, log):
                 state.reseed_device_noise()
             else:  # resumed mid-epoch: replay this epoch's crops up to where it stopped
                 state.data_rng.bit_generator.state = state.epoch_data_state
-            batches = epoch_real_batches(images, stage["factor"], BATCH, state.data_rng)
+            batches = epoch_real_batches(pools[stage["pool"]].hires, stage["factor"], BATCH, state.data_rng,
+                                         size=images.shape[1])
             for _ in range(state.iteration):
                 next(batches)
             sums, count, t_epoch = dict.fromkeys(("d_loss", "g_loss", "d_real", "d_fake"), 0.0), 0, time.perf_counter()
