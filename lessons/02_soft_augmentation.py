@@ -51,16 +51,20 @@ print("training images: Kaggle", kaggle.counts(), "COVID", covid.counts())
 # ## Crops of one film
 #
 # `random_crop_boxes(n, rng)` draws `n` boxes, each four fractions (top, bottom, left, right),
-# uniform in [0, 0.05]. `crop_and_resize(images, boxes)` cuts box *i* out of image *i* and scales
-# it back to the image's size. The differences are small and sit at the edges: the anatomy moves by
-# a pixel or two and is magnified by at most 11% (1 / 0.9). That is the point of a *soft*
+# uniform in [0, 0.05]. `crop_and_resize(images, boxes, size)` cuts box *i* out of image *i* and
+# resizes it to `size` with an antialiasing filter. The package crops each pool's *source copy*
+# (`Dataset.hires`, kept at 1.25 times the training size), so even the largest crop (90% of a side)
+# is still shrunk, never blown up. The differences are small and sit at the edges: the anatomy moves
+# by a pixel or two and is magnified by at most 11% (1 / 0.9). That is the point of a *soft*
 # augmentation: every crop is still a plausible chest film.
 
 # %%
 rng = np.random.default_rng(0)
 film = covid.images[:1]                                   # (1, S, S, 1)
 boxes = random_crop_boxes(4, rng)
-crops = crop_and_resize(np.repeat(film, 4, axis=0), boxes)
+source_film = covid.hires[:1]                             # (1, R, R, 1) uint8, R = 1.25 S
+print("source copy", source_film.shape, "-> training size", film.shape)
+crops = crop_and_resize(np.repeat(source_film, 4, axis=0), boxes, SIZE)
 
 fig, axes = plt.subplots(2, 5, figsize=(11, 4.6))
 axes[0, 0].imshow(film[0, :, :, 0], cmap="gray", vmin=0, vmax=1)
@@ -167,7 +171,7 @@ plt.show()
 # each: count them.
 
 # %%
-batches = list(epoch_real_batches(covid.images, 50, BATCH, np.random.default_rng(0)))
+batches = list(epoch_real_batches(covid.hires, 50, BATCH, np.random.default_rng(0), size=SIZE))
 print(len(batches), "batches of", batches[0].shape, "; expected", iterations_per_epoch(len(covid), 50, BATCH))
 assert len(batches) == iterations_per_epoch(len(covid), 50, BATCH)
 assert all(b.shape == (BATCH // 2, SIZE, SIZE, 1) for b in batches)
@@ -224,7 +228,7 @@ print("crop_box_to_pixels agrees with the NumPy slices and keeps 90-100% of each
 box = np.array([0.05, 0.0, 0.05, 0.0])                     # cut the top and the left 5%
 mine = crop(film[0, :, :, 0], box)
 mine = ndimage.zoom(mine, (SIZE / mine.shape[0], SIZE / mine.shape[1]), order=1)
-package = crop_and_resize(film, box[None])[0, :, :, 0]
+package = crop_and_resize(film, box[None], SIZE)[0, :, :, 0]
 fig, axes = plt.subplots(1, 3, figsize=(8, 3))
 for ax, img, title in [(axes[0], film[0, :, :, 0], "original"), (axes[1], mine, "crop, then zoom"),
                        (axes[2], package, "crop_and_resize")]:
