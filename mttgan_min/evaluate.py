@@ -31,7 +31,7 @@ from .data import DataError, prepare_data
 from .evaluation import controls, stats, tables
 from .evaluation.classifiers import NAMES as CLASSIFIER_NAMES, build_classifier
 from .evaluation.train_classifier import predict_proba, train_classifier, write_curves
-from .evaluation.trainsets import (GANS, ROW_SOURCES, TASK_CLASSES, TrainSetError, build_training_set,
+from .evaluation.trainsets import (GANS, ROW_SOURCES, TASK_CLASSES, TrainSetError, build_training_set, check_pools,
                                    file_sha256, generate_from_run, load_png_folder, png_size)
 from .fileio import atomic_write
 from .models import PRESETS
@@ -309,12 +309,13 @@ def write_results_csv(path, results):
     atomic_write(path, write)
 
 
-def run_evaluation(cfg, out, resume):
+def run_evaluation(cfg, out, resume, argv=None):
     xp = backend.resolve_device(cfg["device"])
     size = PRESETS[cfg["preset"]].image_size
     prepared = prepare_data(cfg["kaggle_dir"], cfg["covid_dir"], size=size, seed=cfg["split_seed"],
                             covid_train_cap=159)
     check_split(prepared, cfg)
+    check_pools(prepared.kaggle_train, cfg["tasks"], cfg["images_per_class"])
     if resume:
         saved = rundir.read_json(out / "config.json")
         if saved.get("split_manifest_sha256") != manifest_hash(prepared.manifest):
@@ -324,7 +325,8 @@ def run_evaluation(cfg, out, resume):
     if not resume:
         rundir.write_json(out / "config.json", {
             "mttgan_min_version": __version__, "git_commit": rundir.git_commit(),
-            "command": [Path(sys.executable).name, "-m", "mttgan_min.evaluate"] + sys.argv[1:],
+            "command": [Path(sys.executable).name, "-m", "mttgan_min.evaluate"]
+            + list(sys.argv[1:] if argv is None else argv),
             "created": datetime.now().isoformat(timespec="seconds"), "options": cfg,
             "defaults": EVAL_DEFAULTS[cfg["preset"]],
             "gan_runs": {k: rundir.read_json(Path(v) / "config.json") for k, v in cfg["gans"].items()},
@@ -401,7 +403,7 @@ def main(argv=None):
                                  "or choose another --out.")
             resume = False
         rundir.prepare_run_dir(out, 50 * 2**20)
-        results = run_evaluation(cfg, out, resume)
+        results = run_evaluation(cfg, out, resume, argv)
     except (UsageError, SampleUsageError, DataError, TrainSetError, backend.DeviceUnavailable,
             rundir.RunDirError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)

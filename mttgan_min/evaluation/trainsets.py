@@ -65,6 +65,15 @@ def soft_augment_to(images, n, seed):
     return np.concatenate([images, crops]).astype(np.float32)
 
 
+def check_pools(kaggle_train, tasks, n):
+    """Raise TrainSetError before any work when a real class has fewer than n training images."""
+    for name in sorted({c for t in tasks for c in TASK_CLASSES[t]} - {"covid"}):
+        have = int(np.sum(kaggle_train.labels == name))
+        if have < n:
+            raise TrainSetError(f"the {name} training pool has {have} images, fewer than the {n} per class "
+                                f"asked for: lower --images-per-class.")
+
+
 def covid_images(source, covid_train, generated, n, seed):
     """The n COVID images of a row: ``source`` "gen", "real+gen" or "real"; returns (images, composition)."""
     if source == "real":
