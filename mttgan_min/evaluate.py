@@ -40,7 +40,7 @@ from .run.checkpoint import CheckpointError
 from .run.loop import StopFlag, Stopped
 from .sample import UsageError as SampleUsageError
 
-# Per-preset defaults (docs/design.md, "Classifier presets"): the paper's lr 1e-5, 50 epochs and 1,400
+# Per-preset defaults (docs/design.md, "Classifier training"): the paper's lr 1e-5, 50 epochs and 1,400
 # images per class on the GPU; on the CPU fewer images (the synthetic pools hold 305-627 Kaggle images per
 # class), fewer epochs and a larger learning rate so that both networks learn within minutes.
 EVAL_DEFAULTS = {
@@ -413,8 +413,10 @@ def main(argv=None):
               f"--resume {out}", file=sys.stderr)
         return stopped.code
     except KeyboardInterrupt:
-        print("interrupted; continue with python -m mttgan_min.evaluate --resume "
-              f"{out}" if out else "interrupted before anything was saved.", file=sys.stderr)
+        started = out is not None and (out / "config.json").is_file()
+        print(f"interrupted; continue with python -m mttgan_min.evaluate --resume {out}" if started else
+              "interrupted before the evaluation started; nothing to resume, run the command again.",
+              file=sys.stderr)
         return 130
     except OSError as err:
         print(f"error: could not write {err.filename or ''}: {err.strerror or err}.", file=sys.stderr)

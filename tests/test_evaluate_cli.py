@@ -34,19 +34,19 @@ def read_csv(path):
 
 def test_evaluate_end_to_end_and_resume(gan_runs, tmp_path, capsys):
     out = tmp_path / "eval"
-    argv = ["--gan", f"baseline={gan_runs[0]}", "--gan", f"mtt={gan_runs[0]}",
+    argv = ["--gan", f"mtt={gan_runs[0]}",
             "--generated", f"transfer={gan_runs['pngs']}", "--task", "binary", "--controls", "--quality",
             "--out", str(out)] + FAST
     assert evaluate.main(argv) == 0
     for name in ("config.json", "results.csv", "table1.md", "tests.csv", "training_sets.json",
-                 "quality/quality.json", "generated/baseline.png"):
+                 "quality/quality.json", "generated/mtt.png", "generated/transfer.png"):
         assert (out / name).is_file(), name
     assert not (out / "table2.md").exists()                      # --task binary only
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["options"]["preset"] == "tiny" and cfg["options"]["images_per_class"] == 20
     assert cfg["generated"]["mtt"]["latent_seed"] == 0 and len(cfg["generated"]["mtt"]["generator_sha256"]) == 64
     rows = read_csv(out / "results.csv")
-    rows_run = {"baseline", "transfer_gen", "transfer_real_gen", "mtt_gen", "mtt_real_gen", "real_only"}
+    rows_run = {"transfer_gen", "transfer_real_gen", "mtt_gen", "mtt_real_gen", "real_only"}
     nets = [r for r in rows if r["classifier"] in ("vgg19", "alexnet")]
     assert {r["row"] for r in nets} == rows_run and len(nets) == 2 * len(rows_run)
     assert {r["classifier"] for r in rows} == {"vgg19", "alexnet", "pixel4x4", "pixel8x8"}
@@ -58,7 +58,7 @@ def test_evaluate_end_to_end_and_resume(gan_runs, tmp_path, capsys):
     assert comp["binary/mtt_real_gen"]["covid"] == {"real": 2, "generated": 18}   # round(20 * 159 / 1400)
     assert comp["binary/real_only"]["covid"]["real"] == 20
     table = (out / "table1.md").read_text()
-    assert "MTT-GAN (generated)" in table and "96.32" in table and "not run" in table   # baseline_aug missing
+    assert "MTT-GAN (generated)" in table and "96.32" in table and "not run" in table   # no baseline given
     assert read_csv(out / "tests.csv")
     one = out / "classifiers" / "binary" / "mtt_gen" / "alexnet-seed0"
     preds = read_csv(one / "predictions.csv")
