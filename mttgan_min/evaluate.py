@@ -54,11 +54,20 @@ RESULT_KEYS = ("task", "row", "classifier", "seed")
 
 
 def _per_preset(key):
-    return "[" + ", ".join(f"{v[key]:g} for {k}" for k, v in EVAL_DEFAULTS.items()) + "]"
+    return "(default: " + ", ".join(f"{v[key]:g} for {k}" for k, v in EVAL_DEFAULTS.items()) + ")"
+
+
+class _Help(HelpFormatter):
+    """The package's help style; an option whose default depends on others says so itself."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m mttgan_min.evaluate", formatter_class=HelpFormatter,
+    p = argparse.ArgumentParser(prog="python -m mttgan_min.evaluate", formatter_class=_Help,
                                 description="Train the paper's classifiers on generated COVID images and test them on "
                                 "held-out real ones (Tables I and II), with controls and GAN measures.",
                                 epilog="Exit codes: 0 done, 1 failed, 2 usage error, 130/143 stopped "
@@ -83,11 +92,11 @@ def build_parser():
       help="training images per class before the 30%% validation split " + _per_preset("images_per_class"))
     a("--select", choices=("final", "best"), default="final",
       help="report the final-epoch model or the best-validation one")
-    a("--latent-seed", type=non_negative_int, default=0, help="seed of the generators' latent vectors")
-    a("--split-seed", type=non_negative_int, default=None,
+    a("--latent-seed", type=non_negative_int, default=0, metavar="SEED", help="seed of the generators' latent vectors")
+    a("--split-seed", type=non_negative_int, default=None, metavar="SEED",
       help="held-out split seed when only --generated folders are given (default: the runs' seed, else 0)")
-    a("--device", choices=backend.DEVICES, default=None, help="cpu (NumPy) or gpu (CuPy) (default: cpu)")
-    a("--out", metavar="DIR", default=None, help="the evaluation directory to create")
+    a("--device", choices=backend.DEVICES, default=None, help="cpu (NumPy) or gpu (CuPy) (default: cpu; with --resume: the recorded one)")
+    a("--out", metavar="DIR", default=None, help="the evaluation directory to create (required unless --resume)")
     a("--resume", metavar="DIR", default=None, help="continue the evaluation in DIR (only --device may be given)")
     return p
 

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from . import backend, evaluate, train
-from .cli import HelpFormatter, UsageError, positive_int
+from .cli import UsageError, positive_int
 from .models import PRESETS
 
 # (name, train options): the order matters, MTT-GAN reuses the Transfer run's pretraining.
@@ -29,25 +29,26 @@ GAN_STEPS = (
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m mttgan_min.reproduce", formatter_class=HelpFormatter,
+    p = argparse.ArgumentParser(prog="python -m mttgan_min.reproduce", formatter_class=evaluate._Help,
                                 description="Train the paper's four GANs and evaluate them (Tables I and II, "
                                             "controls, GAN measures) in one resumable command.")
     a = p.add_argument
     a("--device", choices=backend.DEVICES, default="cpu", help="cpu (NumPy) or gpu (CuPy)")
-    a("--preset", choices=sorted(PRESETS), default=None, help="tiny on cpu, paper on gpu when not given")
+    a("--preset", choices=sorted(PRESETS), default=None, help="GAN and classifier size (default: tiny on cpu, paper on gpu)")
     a("--kaggle-dir", metavar="DIR", default=None, help="the Kaggle pneumonia folder (default: synthetic pool)")
     a("--covid-dir", metavar="DIR", default=None, help="the covid-chestxray-dataset folder (default: synthetic)")
     a("--seed", type=int, default=0, help="the GANs' seed (data split, initialisation, batches)")
     a("--out", metavar="DIR", default=None, help="where everything goes (default: runs/reproduce-<preset>)")
-    g = p.add_argument_group("shorter schedules (smoke tests); default: each preset's own")
-    g.add_argument("--pretrain-epochs", type=positive_int, default=None, metavar="E")
-    g.add_argument("--finetune-epochs", type=positive_int, default=None, metavar="E")
-    g.add_argument("--max-iters-per-epoch", type=int, default=None, metavar="N")
+    g = p.add_argument_group("shorter schedules and subsets (default: each preset's own, everything)")
+    g.add_argument("--pretrain-epochs", type=positive_int, default=None, metavar="E", help="GAN pretraining epochs")
+    g.add_argument("--finetune-epochs", type=positive_int, default=None, metavar="E", help="GAN fine-tuning epochs")
+    g.add_argument("--max-iters-per-epoch", type=int, default=None, metavar="N", help="cap each GAN epoch")
     g.add_argument("--epochs", type=positive_int, default=None, help="classifier epochs")
-    g.add_argument("--images-per-class", type=positive_int, default=None, metavar="N")
-    g.add_argument("--seeds", default=None, help="classifier seeds")
+    g.add_argument("--images-per-class", type=positive_int, default=None, metavar="N",
+                   help="classifier training images per class")
+    g.add_argument("--seeds", default=None, help="classifier seeds (a count or a list)")
     g.add_argument("--classifiers", default=None, help="comma-separated subset of vgg19,alexnet")
-    g.add_argument("--task", choices=("binary", "multiclass", "both"), default=None)
+    g.add_argument("--task", choices=("binary", "multiclass", "both"), default=None, help="Table I, II or both")
     return p
 
 
