@@ -40,6 +40,25 @@ def test_two_sample_test_separates_noise_not_copies(sets):
     assert t["accuracy"] < 0.65 and t["p_value"] > 0.01
 
 
+def test_folds_keep_a_group_together():
+    groups = np.repeat(np.arange(17), 3)
+    fold = quality._folds(np.random.default_rng(0), groups, 5)
+    assert set(fold) == set(range(5))
+    assert all(len(set(fold[groups == g])) == 1 for g in range(17))
+
+
+def test_two_sample_test_with_patient_groups_is_at_chance_for_real_against_real():
+    # Patients with several near-identical images: ungrouped folds let the model recognise patients.
+    rng = np.random.default_rng(5)
+    base = rng.random((80, 8, 8, 1))
+    imgs = np.repeat(base, 3, axis=0) + rng.normal(0, 0.01, (240, 8, 8, 1))
+    pats = np.repeat(np.arange(80), 3)
+    a, b = pats < 40, pats >= 40
+    grouped = quality.two_sample_test(imgs[a], imgs[b], real_groups=pats[b], generated_groups=pats[a])
+    assert grouped["p_value"] > 0.01
+    assert quality.two_sample_test(imgs[a], imgs[b])["accuracy"] > 0.9      # the leak grouping closes
+
+
 def test_spectrum_and_intensity_tell_noise_from_images(sets):
     train, heldout, copies, noise = sets
     f, p = quality.radial_power_spectrum(train)

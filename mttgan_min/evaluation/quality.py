@@ -30,21 +30,35 @@ from .controls import fit_pixel_logistic
 from .diversity import diversity, pairwise_distances
 
 
-def two_sample_test(generated, real, folds=5, grid=8, seed=0, l2=1e-2):
-    """Classifier two-sample test with the pixel-logistic model and stratified ``folds``-fold CV.
+def _folds(rng, groups, folds):
+    """Fold index (N,) 0..folds-1: whole groups (e.g. patients) to one fold, groups dealt out in a
+    seeded order so the folds are about equal."""
+    keys, inverse = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    return (rng.permutation(len(keys)) % folds)[inverse]
+
+
+def two_sample_test(generated, real, folds=5, grid=8, seed=0, l2=1e-2, real_groups=None,
+                    generated_groups=None):
+    """Classifier two-sample test with the pixel-logistic model and ``folds``-fold cross-validation.
 
     The larger set is subsampled (seeded) to the smaller one's size, so chance is exactly 0.5.
-    Returns {"accuracy", "k", "n", "low", "high", "p_value"} (p: one-sided binomial test of
-    accuracy > 0.5, scipy.stats.binomtest).
+    real_groups / generated_groups: optional keys (N,) such as patient ids; images of one key stay in
+    one fold. Without them, two images of one patient can sit on both sides of a split and a
+    classifier can win by recognising the patient, so real against real then scores above 0.5
+    (docs/design.md, "GAN measures"). Returns {"accuracy", "k", "n", "low", "high", "p_value"}
+    (p: one-sided binomial test of accuracy > 0.5, scipy.stats.binomtest).
     """
     rng = np.random.default_rng(seed)
     m = min(len(generated), len(real))
     if m < folds:
         raise ValueError(f"a {folds}-fold two-sample test needs at least {folds} images per side")
-    gen = np.asarray(generated)[rng.permutation(len(generated))[:m]]
-    rea = np.asarray(real)[rng.permutation(len(real))[:m]]
-    x, y = np.concatenate([gen, rea]), np.repeat([1, 0], m)
-    fold = np.concatenate([rng.permutation(np.arange(m) % folds), rng.permutation(np.arange(m) % folds)])
+    gi = rng.permutation(len(generated))[:m]
+    ri = rng.permutation(len(real))[:m]
+    x = np.concatenate([np.asarray(generated)[gi], np.asarray(real)[ri]])
+    y = np.repeat([1, 0], m)
+    g_groups = np.arange(m) if generated_groups is None else np.asarray(generated_groups)[gi]
+    r_groups = np.arange(m) if real_groups is None else np.asarray(real_groups)[ri]
+    fold = np.concatenate([_folds(rng, g_groups, folds), _folds(rng, r_groups, folds)])
     correct = 0
     for f in range(folds):
         model = fit_pixel_logistic(x[fold != f], y[fold != f], n_classes=2, grid=grid, l2=l2)
@@ -125,10 +139,13 @@ def spectrum_distance(generated, real):
             "high_frequency_ratio": float((pg[high].sum() + tiny) / (pr[high].sum() + tiny))}
 
 
-def quality_report(generated, train_covid, heldout_covid, seed=0, max_pairs=500):
+def quality_report(generated, train_covid, heldout_covid, seed=0, max_pairs=500, train_groups=None,
+                   heldout_groups=None):
     """All measures for one generator's images, as a JSON-ready dict.
 
-    Diversity compares at most ``max_pairs`` images of each set (pairwise distances grow as N^2).
+    train_groups / heldout_groups: patient keys of the real images, so the two-sample test keeps a
+    patient's images in one fold (pass them whenever a patient has several images). Diversity compares
+    at most ``max_pairs`` images of each set (pairwise distances grow as N^2).
     """
     rng = np.random.default_rng(seed)
     pick = lambda a: np.asarray(a)[np.sort(rng.permutation(len(a))[:max_pairs])]
@@ -137,8 +154,8 @@ def quality_report(generated, train_covid, heldout_covid, seed=0, max_pairs=500)
     div["coverage_heldout"] = coverage(generated, heldout_covid, k=min(5, len(heldout_covid) - 1))
     return {
         "n_generated": len(generated), "n_train": len(train_covid), "n_heldout": len(heldout_covid),
-        "two_sample_train": two_sample_test(generated, train_covid, seed=seed),
-        "two_sample_heldout": two_sample_test(generated, heldout_covid, seed=seed),
+        "two_sample_train": two_sample_test(generated, train_covid, seed=seed, real_groups=train_groups),
+        "two_sample_heldout": two_sample_test(generated, heldout_covid, seed=seed, real_groups=heldout_groups),
         "nearest_neighbour": {k: v for k, v in nn.items() if not isinstance(v, np.ndarray)},
         "diversity": div,
         "intensity_wasserstein": intensity_wasserstein(generated, train_covid),
@@ -201,12 +218,16 @@ def plot_intensity(path, named_images, real):
     fig.savefig(path, dpi=100)
 
 
-def write_quality(generated, covid_train, covid_test, out_dir, seed=0):
+def write_quality(generated, covid_train, covid_test, out_dir, seed=0, train_groups=None, test_groups=None):
     """quality_report for every {gan_name: images (N, S, S, 1)}; writes out_dir/quality.json,
-    spectrum.png, intensity.png and nn_pairs_<gan_name>.png. Returns {gan_name: report}."""
+    spectrum.png, intensity.png and nn_pairs_<gan_name>.png. Returns {gan_name: report}.
+
+    train_groups / test_groups: patient keys (N,) of covid_train / covid_test (see quality_report).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = {name: quality_report(imgs, covid_train, covid_test, seed=seed) for name, imgs in generated.items()}
+    report = {name: quality_report(imgs, covid_train, covid_test, seed=seed, train_groups=train_groups,
+                                   heldout_groups=test_groups) for name, imgs in generated.items()}
     for name, imgs in generated.items():
         plot_nearest_pairs(out_dir / f"nn_pairs_{name}.png", imgs, covid_train, title=f"{name}: closest pairs")
     plot_spectra(out_dir / "spectrum.png", generated, covid_train)
