@@ -215,7 +215,7 @@ axes[0].set_title("normal")
 axes[1].imshow(covid.images[0, ..., 0], cmap="gray")
 axes[1].set_title("COVID")
 im = axes[2].imshow(weights, cmap="coolwarm", vmin=-abs(weights).max(), vmax=abs(weights).max())
-axes[2].set_title("4x4 weights (COVID - normal)")
+axes[2].set_title("4x4 weights")
 fig.colorbar(im, ax=axes[2])
 for ax in axes:
     ax.set_axis_off()

@@ -158,6 +158,7 @@ for name, r in reports.items():
 # Average the squared Fourier magnitude of the images over rings of equal frequency. Natural images
 # fall off smoothly; noise is flat; a generator built from stride-2 transposed convolutions (the
 # paper's, Sec. IV, Fig. 5) tends to leave a checkerboard, a bump at the highest frequencies.
+# Right of the dotted line (0.5 cycles per pixel) lie the diagonal frequencies beyond Nyquist.
 
 # %%
 board = 0.06 * (np.indices((32, 32)).sum(axis=0) % 2)[None, :, :, None]
@@ -169,7 +170,7 @@ for name, imgs in [*candidates.items(), ("held-out + checkerboard", checkered)]:
     f, p = quality.radial_power_spectrum(imgs)
     ax.semilogy(f[1:], p[1:], label=name)
 ax.axvline(0.5, color="gray", ls=":")
-ax.set_xlabel("spatial frequency (cycles / pixel); right of the dotted line: diagonals beyond Nyquist")
+ax.set_xlabel("spatial frequency (cycles / pixel)")
 ax.set_ylabel("mean power")
 ax.legend(fontsize=8)
 fig.tight_layout()
