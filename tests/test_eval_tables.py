@@ -73,6 +73,9 @@ def test_table_markdown_places_ours_beside_the_paper():
     mtt = lines[tables.ROW_LABELS["mtt_gen"]]
     assert "| no" in mtt and "not run" in mtt
     assert "(1, 1)" in md and "not k/" not in md          # Table I has no no-k/n slip
+    only_alexnet = tables.table_markdown("binary", results[2:])
+    assert "VGG-19" not in only_alexnet and "AlexNet ours" in only_alexnet
+    assert "VGG-19 paper" in tables.table_markdown("binary", [])
     assert "not k/272" in tables.table_markdown("multiclass", [])
 
 

@@ -139,18 +139,22 @@ def table_markdown(task, results):
     """The paper's table for ``task`` in markdown, ours beside the paper's, with the notes under it.
 
     results: iterable of dicts with at least task, row, classifier, k, n (one per seed; extra keys ignored).
+    A classifier with no result for this task gets no columns; a missing row of a run classifier
+    reads "not run".
     """
     cells = _group(results, task)
     n = TASK_N[task]
+    # Only the classifiers that were run get columns (all of them when nothing was run: the paper alone).
+    run = [c for c in CLASSIFIERS if any(key[1] == c for key in cells)] or list(CLASSIFIERS)
     head = ["COVID training images"]
-    for c in CLASSIFIERS:
+    for c in run:
         lab = CLASSIFIER_LABELS[c]
         head += [f"{lab} paper % (exact 95% CI)", f"{lab} ours % (95% CI)", f"{lab} ours inside paper's CI"]
     lines = [f"# {TABLE_TITLES[task]}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     notes = []
     for row in ROWS:
         line = [ROW_LABELS[row]]
-        for c in CLASSIFIERS:
+        for c in run:
             chk = paper_check(task, row, c)
             line.append(f"{chk['printed_accuracy']:.2f} ({100 * chk['low']:.2f}-{100 * chk['high']:.2f})")
             notes += [f"{ROW_LABELS[row]}, {CLASSIFIER_LABELS[c]}: {s}." for s in chk["notes"]]
