@@ -101,3 +101,17 @@ def test_load_adult_probe(tmp_path):
 def test_covid_call_rate():
     r = controls.covid_call_rate([1, 1, 0, 1], covid_index=1)
     assert (r["k"], r["n"], r["value"]) == (3, 4, 0.75) and r["low"] < 0.75 < r["high"]
+
+
+def test_adult_probe_on_the_real_data(tmp_path):
+    import os
+    from pathlib import Path
+    data = Path(os.environ.get("MTTGAN_DATA") or Path(__file__).parents[2] / "shared" / "data")
+    covid_dir = data / "covid-chestxray-dataset"
+    if not covid_dir.is_dir():
+        pytest.skip(f"real data not found at {data} (set MTTGAN_DATA)")
+    d = controls.load_adult_probe_dataset(covid_dir, 16, cache_dir=tmp_path, progress=False)
+    # The June 2020 copy: 104 frontal non-COVID X-ray rows, 4 of them second rows of one file.
+    assert len(d) == 100 and not any("COVID-19" in f for f in d.meta["finding"])
+    assert set(d.meta["view"]) <= {"PA", "AP", "AP Supine"}
+    assert d.images.shape == (100, 16, 16, 1)
