@@ -105,3 +105,38 @@ def test_refuses_a_run_whose_recorded_split_differs(gan_runs, tmp_path, capsys):
     (run / "manifest.json").write_text(json.dumps(manifest))
     err = refusal(["--gan", f"mtt={run}", "--out", str(tmp_path / "e")] + FAST, capsys)
     assert "held-out covid images" in err and "differ" in err
+
+
+class FakeStop:
+    """run.loop.StopFlag as if Ctrl-C came after ``batches`` training batches."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @property
+    def signum(self):
+        self.batches -= 1
+        return 2 if self.batches < 0 else None
+
+
+def test_ctrl_c_stops_and_resume_finishes(gan_runs, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "eval"
+    argv = ["--gan", f"mtt={gan_runs[0]}", "--task", "binary", "--classifiers", "alexnet", "--epochs", "2",
+            "--images-per-class", "20", "--out", str(out)]
+    monkeypatch.setattr(evaluate, "StopFlag", lambda: FakeStop(1))     # 1 batch per epoch: stops in epoch 2
+    assert evaluate.main(argv) == 130
+    err = capsys.readouterr().err
+    assert f"--resume {out}" in err and not (out / "results.csv").exists()
+    first = out / "classifiers" / "binary" / "mtt_gen" / "alexnet-seed0"
+    assert (first / "checkpoint.npz").is_file() and not (first / "result.json").exists()
+    monkeypatch.setattr(evaluate, "StopFlag", lambda: FakeStop(10**6))
+    assert evaluate.main(["--resume", str(out)]) == 0
+    rows = read_csv(out / "results.csv")
+    assert [r["row"] for r in rows] == ["mtt_gen", "mtt_real_gen"]
+    assert all(r["epoch"] == "2" for r in rows)
