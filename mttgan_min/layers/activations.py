@@ -1,4 +1,4 @@
-"""Element-wise activations: LeakyReLU (alpha 0.2 in the paper), ReLU, Sigmoid."""
+"""Activations: LeakyReLU (alpha 0.2 in the paper), ReLU, Sigmoid, and softmax for class probabilities."""
 from ..backend import get_array_module
 from .base import Layer
 
@@ -38,6 +38,17 @@ def sigmoid(x):
     """1 / (1 + exp(-x)), written with tanh so it never overflows."""
     xp = get_array_module(x)
     return 0.5 * (xp.tanh(0.5 * x) + 1.0)
+
+
+def softmax(logits, axis=-1):
+    """Class probabilities exp(z_k) / sum_j exp(z_j) of logits (..., K), the maximum subtracted first.
+
+    Used only to report a classifier's probabilities: training fuses softmax with the cross-entropy
+    (``losses.softmax_cross_entropy_forward``), whose gradient is simpler and stable.
+    """
+    xp = get_array_module(logits)
+    e = xp.exp(logits - logits.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 def sigmoid_forward(x):
