@@ -38,7 +38,7 @@ from .models import PRESETS
 from .run import rundir
 from .run.checkpoint import CheckpointError
 from .run.loop import StopFlag, Stopped
-from .sample import UsageError as SampleUsageError
+from .run.pictures import save_sample_grid
 
 # Per-preset defaults (docs/design.md, "Classifier training"): the paper's lr 1e-5, 50 epochs and 1,400
 # images per class on the GPU; on the CPU fewer images (the synthetic pools hold 305-627 Kaggle images per
@@ -197,9 +197,9 @@ def check_split(prepared, cfg):
     """Refuse runs whose held-out test images differ from each other's or from this evaluation's."""
     ours = prepared.manifest["test"]
     for name, run in cfg["gans"].items():
-        path = Path(run) / "manifest.json"
+        path = rundir.split_path(Path(run))
         if not path.is_file():
-            raise UsageError(f"--gan {name}={run} has no manifest.json, so its held-out split cannot be checked.")
+            raise UsageError(f"--gan {name}={run} has no split.json, so its held-out split cannot be checked.")
         theirs = rundir.read_json(path)["test"]
         for cls, files in theirs.items():
             if ours.get(cls) != files:
@@ -292,7 +292,7 @@ def gather_generated(cfg, out, xp):
             continue
         u8 = np.round(images[name] * 255).astype(np.uint8)
         atomic_write(cache, lambda f: np.savez(f, images=u8, record=np.array(json.dumps(records[name]))))
-        rundir.save_sample_grid(gen_dir / f"{name}.png", [(f"{name}: first 32 of {n}", images[name][:32])],
+        save_sample_grid(gen_dir / f"{name}.png", [(f"{name}: first 32 of {n}", images[name][:32])],
                                 ncols=8, min_width=256)
     return images, records
 
@@ -413,7 +413,7 @@ def main(argv=None):
             resume = False
         rundir.prepare_run_dir(out, 50 * 2**20)
         results = run_evaluation(cfg, out, resume, argv)
-    except (UsageError, SampleUsageError, DataError, TrainSetError, backend.DeviceUnavailable,
+    except (UsageError, DataError, TrainSetError, backend.DeviceUnavailable,
             rundir.RunDirError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -100,9 +100,9 @@ def test_refuses_a_run_whose_recorded_split_differs(gan_runs, tmp_path, capsys):
     run.mkdir()
     for name in ("config.json", "generator.npz"):
         (run / name).write_bytes((gan_runs[0] / name).read_bytes())
-    manifest = json.loads((gan_runs[0] / "manifest.json").read_text())
+    manifest = json.loads((gan_runs[0] / "split.json").read_text())
     manifest["test"]["covid"] = manifest["test"]["covid"][::-1][:67] + ["synthetic/covid/covid/9999-1"]
-    (run / "manifest.json").write_text(json.dumps(manifest))
+    (run / "split.json").write_text(json.dumps(manifest))
     err = refusal(["--gan", f"mtt={run}", "--out", str(tmp_path / "e")] + FAST, capsys)
     assert "held-out covid images" in err and "differ" in err
 

@@ -17,6 +17,7 @@ from scipy import optimize
 from ..data.cache import load_images
 from ..data.covid import VIEWS, read_metadata, resolve_covid_dir, select_rows
 from ..data.dataset import Dataset
+from ..data.resample import resize
 from . import stats
 
 
@@ -135,9 +136,9 @@ def load_adult_probe_dataset(covid_dir, size, exclude_files=(), cache_dir=None, 
     dec = load_images(root, [k[0] for k in present], size, cache_dir, progress, desc="non-COVID probe")
     good = [k for k, ok in zip(present, dec.ok) if ok]
     col = lambda i: np.array([k[i] for k in good], dtype=str)
-    images = (dec.images.astype(np.float32) / np.float32(255.0))[..., None]
-    return Dataset(images, np.full(len(good), "not_covid"), col(1), col(0), skipped + dec.skipped,
-                   {"view": col(2), "finding": col(3), "age": col(4)})
+    hires = dec.images[..., None]               # the cache keeps the source copy; the probe needs size S
+    return Dataset(resize(hires, size), np.full(len(good), "not_covid"), col(1), col(0), skipped + dec.skipped,
+                   {"view": col(2), "finding": col(3), "age": col(4)}, hires)
 
 
 def load_adult_probe(covid_dir, size, exclude_files=(), cache_dir=None, progress=True):

@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .. import backend
 from ..data.augment import crop_and_resize, random_crop_boxes
 from ..data.dataset import CLASSES
 from ..data.split import class_rng
-from ..gan_step import sample_latent
-from ..sample import load_generator, to_uint8
+from ..models import generate, sample_latent
+from ..run.pictures import to_uint8
+from ..sample import load_generator
 
 TASK_CLASSES = {"binary": ("normal", "covid"), "multiclass": CLASSES}
 GANS = ("baseline", "baseline_aug", "transfer", "mtt")
@@ -116,14 +116,11 @@ def file_sha256(path):
 
 def generate_from_run(run, n, seed, xp=np, batch=64):
     """n images (n, S, S, 1) float32 in [0, 1] (8-bit levels) from RUN/generator.npz, and a record of them."""
-    G, cfg, meta = load_generator(run, xp)
+    G, cfg, where = load_generator(run, xp)
     rng = np.random.default_rng(seed)            # host latents: the same images on CPU and GPU
-    out = []
-    for start in range(0, n, batch):
-        z = sample_latent(rng, min(batch, n - start), G.input_shape[0], cfg["latent"], np.float32)
-        out.append(to_uint8(backend.to_numpy(G.forward(backend.to_device(z, xp)))))
-    images = (np.concatenate(out).astype(np.float32) / np.float32(255.0))[..., None]
-    record = {"run": str(Path(run).resolve()), "generator": meta.get("generator"), "latent": cfg["latent"],
+    z = sample_latent(rng, n, G.input_shape[0], cfg["latent"], np.float32)
+    images = to_uint8(generate(G, z, xp, batch)).astype(np.float32) / np.float32(255.0)
+    record = {"run": str(Path(run).resolve()), "generator": where, "latent": cfg["latent"],
               "latent_seed": int(seed), "n": int(n), "generator_sha256": file_sha256(Path(run) / "generator.npz"),
               "mode": cfg.get("mode"), "preset": cfg.get("preset")}
     return images, record
