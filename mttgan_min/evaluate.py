@@ -376,8 +376,10 @@ def run_evaluation(cfg, out, resume, argv=None):
     rundir.write_json(out / "training_sets.json", compositions)
     if cfg["quality"] and images:
         from .evaluation import quality
-        quality.write_quality(images, prepared.covid_train.images,
-                              prepared.test.images[prepared.test.labels == "covid"], out / "quality", cfg["data_seed"])
+        test_covid = prepared.test.labels == "covid"
+        quality.write_quality(images, prepared.covid_train.images, prepared.test.images[test_covid],
+                              out / "quality", cfg["data_seed"], train_groups=prepared.covid_train.patients,
+                              test_groups=prepared.test.patients[test_covid])  # a patient's films in one fold
     return results
 
 
