@@ -300,7 +300,8 @@ def test_batch_chunks_do_not_change_results(rng, monkeypatch, stride, K):
         assert len(conv_fast.batch_chunks(len(x), x[0].nbytes, np)) == (5 if chunk_bytes == 1 else 1)
         outputs.append((conv_fast.conv(x, w, stride, "same", bias=b),
                         conv_fast.conv_input_grad(dy, w, x.shape, stride, "same"),
-                        conv_fast.conv_weight_grad(x, dy, w.shape, stride, "same")))
+                        conv_fast.conv_weight_grad(x, dy, w.shape, stride, "same"),
+                        *conv_fast.conv_and_weight_grad(x, w, dy, stride, "same")))
     for chunked, whole in zip(*outputs):
         np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-12)
 
@@ -337,6 +338,9 @@ def test_tiers_agree_in_float64(H, W, K, stride, padding):
                             ref.conv_input_grad(dy, w, x.shape, stride, padding)),
              "weight grad": (fast.conv_weight_grad(x, dy, w.shape, stride, padding),
                              ref.conv_weight_grad(x, dy, w.shape, stride, padding))}
+    y_fused, dw_fused = fast.conv_and_weight_grad(x, w, dy, stride, padding)
+    pairs["fused forward"] = (y_fused + b, y)
+    pairs["fused weight grad"] = (dw_fused, pairs["weight grad"][1])
     for name, (a, r) in pairs.items():
         assert a.shape == r.shape, name
         error = np.abs(a - r).max() / np.abs(r).max()

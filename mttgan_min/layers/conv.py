@@ -15,7 +15,7 @@ adjoint of the convolution: its forward is the convolution's input gradient,
 and its backward is the convolution's forward and weight gradient with x and
 dy swapped. The pure pairs below are written exactly so.
 
-Two tiers compute the three primitives (docs/design.md, "Two tiers of
+Two tiers compute these primitives (docs/design.md, "Two tiers of
 convolution"): this file, and ``conv_fast.py`` (row patches, space-to-depth,
 cache-sized chunks), which a float64 test holds to the same numbers. The pure
 pairs and the layers (``conv_layers.py``) take ``tier="fast"`` (the default)
@@ -56,6 +56,14 @@ def conv_weight_grad(x, dy, w_shape, stride, padding):
     return (patch_matrix(x, KH, KW, stride, padding).T @ dy.reshape(-1, C_out)).reshape(w_shape)
 
 
+def conv_and_weight_grad(x, w, dy, stride, padding):
+    """Both conv(x, w) and conv_weight_grad(x, dy, w.shape): the pair the transposed convolution's backward needs.
+
+    (The fast tier builds its patches once for the two.)
+    """
+    return conv(x, w, stride, padding), conv_weight_grad(x, dy, w.shape, stride, padding)
+
+
 def conv_input_grad(dy, w, x_shape, stride, padding, bias=None):
     """dx = col2im(dy @ w^T): dy (N, OH, OW, C_out), w (KH, KW, C_in, C_out) -> dx x_shape (N, H, W, C_in).
 
@@ -74,13 +82,14 @@ def conv_input_grad(dy, w, x_shape, stride, padding, bias=None):
 
 # --- the choice of tier -------------------------------------------------------
 
-Tier = namedtuple("Tier", "conv conv_weight_grad conv_input_grad")
-TIERS = {"reference": Tier(conv, conv_weight_grad, conv_input_grad),
-         "fast": Tier(conv_fast.conv, conv_fast.conv_weight_grad, conv_fast.conv_input_grad)}
+Tier = namedtuple("Tier", "conv conv_weight_grad conv_input_grad conv_and_weight_grad")
+TIERS = {"reference": Tier(conv, conv_weight_grad, conv_input_grad, conv_and_weight_grad),
+         "fast": Tier(conv_fast.conv, conv_fast.conv_weight_grad, conv_fast.conv_input_grad,
+                      conv_fast.conv_and_weight_grad)}
 
 
 def get_tier(tier):
-    """The three primitives of ``tier`` ('fast' or 'reference')."""
+    """The primitives of ``tier`` ('fast' or 'reference')."""
     if tier not in TIERS:
         raise ValueError(f"tier must be one of {', '.join(TIERS)}, got {tier!r}")
     return TIERS[tier]
@@ -139,7 +148,7 @@ def conv2d_transpose_backward(dout, cache, param_grads=True):
     """
     x, w, stride, padding, tier = cache
     ops = get_tier(tier)
-    dx = ops.conv(dout, w, stride, padding)
     if not param_grads:
-        return dx, None, None
-    return dx, ops.conv_weight_grad(dout, x, w.shape, stride, padding), dout.sum(axis=(0, 1, 2))
+        return ops.conv(dout, w, stride, padding), None, None
+    dx, dw = ops.conv_and_weight_grad(dout, w, x, stride, padding)  # conv(dout, w), conv_weight_grad(dout, x)
+    return dx, dw, dout.sum(axis=(0, 1, 2))

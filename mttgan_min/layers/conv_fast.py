@@ -85,38 +85,36 @@ def _row_patch_chunks(x, KW, OW, pads):
         yield s, row_patches(x[s], KW, OW, pads, buffer[:len(x[s])])
 
 
+def _row_geometry(x, KH, KW, pads):
+    """(OH, OW, pads, Hp) of the stride-1 convolution of x: Hp = H + top + bottom flat rows per sample."""
+    H, W = x.shape[1:3]
+    OH, OW, pads = conv_geometry(H, W, KH, KW, 1, pads)
+    return OH, OW, pads, H + sum(pads[0])
+
+
+def _conv_chunk(P, kernel_rows, R, y_flat):
+    """y_flat (R*OW, C_out) = sum over kernel rows i of P[i : i + R] @ w[i], written in place."""
+    for i, w_i in enumerate(kernel_rows):
+        block = P[i:i + R].reshape(y_flat.shape[0], -1)  # kernel row i's block of the patch matrix
+        if i == 0:
+            get_array_module(P).matmul(block, w_i, out=y_flat)
+        else:
+            y_flat += block @ w_i
+
+
+def _weight_grad_chunk(P, dy_flat, R, dw):
+    """dw[i] (KW*C_in, C_out) += P[i : i + R]^T @ dy_flat for every kernel row i, in place."""
+    for i in range(len(dw)):
+        dw[i] += P[i:i + R].reshape(dy_flat.shape[0], -1).T @ dy_flat
+
+
 def _row_conv(x, w, pads, bias=None):
     """Stride-1 convolution on row patches: x (N, H, W, C_in), w (KH, KW, C_in, C_out) -> y (N, OH, OW, C_out).
 
     Plus ``bias`` (C_out,) when given. Each sample has Hp flat rows, of which
     the first OH are outputs; the rest straddle two samples and are dropped.
     """
-    xp = get_array_module(x)
-    N, H, W, C_in = x.shape
-    KH, KW, _, C_out = w.shape
-    OH, OW, pads = conv_geometry(H, W, KH, KW, 1, pads)
-    Hp = H + sum(pads[0])
-    kernel_rows = [w[i].reshape(KW * C_in, C_out) for i in range(KH)]
-    y = xp.empty((N, OH, OW, C_out), dtype=x.dtype)
-    y_rows = None
-    for s, P in _row_patch_chunks(x, KW, OW, pads):
-        if y_rows is None:
-            y_rows = xp.empty((len(P), OW, C_out), dtype=x.dtype)
-        n = len(P) // Hp
-        R = n * Hp - KH + 1  # flat rows whose kernel fits in P
-        y_flat = y_rows[:R].reshape(R * OW, C_out)  # a view: writes go to y_rows
-        for i in range(KH):
-            block = P[i:i + R].reshape(R * OW, KW * C_in)  # kernel row i's block of the patch matrix
-            if i == 0:
-                xp.matmul(block, kernel_rows[i], out=y_flat)
-            else:
-                y_flat += block @ kernel_rows[i]
-        outputs = y_rows[:n * Hp].reshape(n, Hp, OW, C_out)[:, :OH]
-        if bias is None:
-            y[s] = outputs
-        else:
-            xp.add(outputs, bias, out=y[s])
-    return y
+    return _row_conv_and_weight_grad(x, w, None, pads, bias)[0]
 
 
 def _row_weight_grad(x, dy, KH, KW, pads):
@@ -126,22 +124,54 @@ def _row_weight_grad(x, dy, KH, KW, pads):
     rows of each sample, zero on the rows that straddle two samples.
     """
     xp = get_array_module(x)
-    N, H, W, C_in = x.shape
-    C_out = dy.shape[-1]
-    OH, OW, pads = conv_geometry(H, W, KH, KW, 1, pads)
-    Hp = H + sum(pads[0])
+    C_in, C_out = x.shape[-1], dy.shape[-1]
+    OH, OW, pads, Hp = _row_geometry(x, KH, KW, pads)
     dw = xp.zeros((KH, KW * C_in, C_out), dtype=x.dtype)
     dy_rows = None
     for s, P in _row_patch_chunks(x, KW, OW, pads):
         n = len(P) // Hp
-        if dy_rows is None:
+        if dy_rows is None:  # the largest chunk comes first
             dy_rows = xp.zeros((n, Hp, OW, C_out), dtype=x.dtype)
-        R = n * Hp - KH + 1
+        R = n * Hp - KH + 1  # flat rows whose kernel fits in P
         dy_rows[:n, :OH] = dy[s]
-        dy_flat = dy_rows[:n].reshape(-1, C_out)[:R * OW]
-        for i in range(KH):
-            dw[i] += P[i:i + R].reshape(R * OW, KW * C_in).T @ dy_flat
+        _weight_grad_chunk(P, dy_rows[:n].reshape(-1, C_out)[:R * OW], R, dw)
     return dw.reshape(KH, KW, C_in, C_out)
+
+
+def _row_conv_and_weight_grad(x, w, dy, pads, bias=None):
+    """y = conv(x, w) (+ bias) and, if ``dy`` is given, the weight gradient for x and dy, from one set of row patches.
+
+    x (N, H, W, C_in), w (KH, KW, C_in, C_out), dy (N, OH, OW, C_dy) or None
+    -> y (N, OH, OW, C_out), dw (KH, KW, C_in, C_dy) or None. The transposed
+    convolution's backward needs exactly this pair (its dx and dw); one pass
+    builds the row patches once for both.
+    """
+    xp = get_array_module(x)
+    C_in = x.shape[-1]
+    KH, KW, _, C_out = w.shape
+    OH, OW, pads, Hp = _row_geometry(x, KH, KW, pads)
+    kernel_rows = [w[i].reshape(KW * C_in, C_out) for i in range(KH)]
+    y = xp.empty((len(x), OH, OW, C_out), dtype=x.dtype)
+    y_rows = dy_rows = dw = None
+    if dy is not None:
+        dw = xp.zeros((KH, KW * C_in, dy.shape[-1]), dtype=x.dtype)
+    for s, P in _row_patch_chunks(x, KW, OW, pads):
+        n = len(P) // Hp
+        R = n * Hp - KH + 1  # flat rows whose kernel fits in P
+        if y_rows is None:  # the largest chunk comes first
+            y_rows = xp.empty((n * Hp, OW, C_out), dtype=x.dtype)
+            if dy is not None:
+                dy_rows = xp.zeros((n, Hp, OW, dy.shape[-1]), dtype=x.dtype)
+        _conv_chunk(P, kernel_rows, R, y_rows[:R].reshape(R * OW, C_out))  # a view: writes go to y_rows
+        outputs = y_rows[:n * Hp].reshape(n, Hp, OW, C_out)[:, :OH]
+        if bias is None:
+            y[s] = outputs
+        else:
+            xp.add(outputs, bias, out=y[s])
+        if dy is not None:
+            dy_rows[:n, :OH] = dy[s]
+            _weight_grad_chunk(P, dy_rows[:n].reshape(-1, dy.shape[-1])[:R * OW], R, dw)
+    return y, (None if dw is None else dw.reshape(KH, KW, C_in, -1))
 
 
 # --- strides through space-to-depth -----------------------------------------
@@ -219,7 +249,7 @@ def _stride_one_input(x, KH, KW, stride, padding):
     return _to_blocks(x, stride, corner, size), "valid"
 
 
-# --- the three primitives (signatures as in conv.py) -------------------------
+# --- the primitives (signatures as in conv.py) -------------------------------------
 
 def conv(x, w, stride, padding, bias=None):
     """y = conv(x, w) (+ bias): x (N, H, W, C_in), w (KH, KW, C_in, C_out) -> y (N, OH, OW, C_out).
@@ -240,6 +270,18 @@ def conv_weight_grad(x, dy, w_shape, stride, padding):
     x1, pads = _stride_one_input(x, KH, KW, stride, padding)
     dw = _row_weight_grad(x1, dy, -(-KH // stride), -(-KW // stride), pads)
     return unstrided_kernel(dw, stride, KH, KW)
+
+
+def conv_and_weight_grad(x, w, dy, stride, padding):
+    """(conv(x, w), conv_weight_grad(x, dy, w.shape)) from one set of row patches: the transposed convolution's backward.
+
+    x (N, H, W, C_in), w (KH, KW, C_in, C_out), dy (N, OH, OW, C_out)
+    -> y (N, OH, OW, C_out), dw (KH, KW, C_in, C_out).
+    """
+    KH, KW = w.shape[:2]
+    x1, pads = _stride_one_input(x, KH, KW, stride, padding)
+    y, dw = _row_conv_and_weight_grad(x1, strided_kernel(w, stride), dy, pads)
+    return y, unstrided_kernel(dw, stride, KH, KW)
 
 
 def conv_input_grad(dy, w, x_shape, stride, padding, bias=None):
