@@ -1,5 +1,6 @@
-"""Adam (Kingma & Ba, 2015) as Keras implements it (SPEC: lr 1e-5, beta1 0.5,
-beta2 0.999, epsilon 1e-7), one state per network, updating in place:
+"""Adam (Kingma & Ba, 2015) as Keras implements it (Sec. IV: lr 1e-5, beta1 0.5,
+beta2 0.999; Keras' epsilon 1e-7; docs/design.md, "Adam"), one state per
+network, updating in place:
 
     m = beta1 * m + (1 - beta1) * g
     v = beta2 * v + (1 - beta2) * g^2

@@ -5,11 +5,13 @@ moving average of the student's after every student step:
 
     theta_teacher = alpha * theta_teacher + (1 - alpha) * theta_student
 
-SPEC decisions: alpha = 0.999 with no ramp-up (the teacher starts equal to
-the pretrained student); batch-norm running statistics are averaged the same
-way (``buffers="average"``) or copied from the student (``buffers="copy"``,
-as StyleGAN2-ADA's G_ema). There is no consistency loss: the teacher never
-feeds back into the student. The teacher stays in inference mode.
+alpha = 0.999 with no ramp-up, since the teacher starts equal to the
+pretrained student (docs/design.md, "The mean teacher's decay"); batch-norm
+running statistics are averaged the same way (``buffers="average"``) or
+copied from the student (``buffers="copy"``, as StyleGAN2-ADA's G_ema;
+docs/design.md, "Batch-norm statistics of the teacher"). There is no
+consistency loss: the teacher never feeds back into the student. The teacher
+stays in inference mode.
 """
 BUFFER_MODES = ("average", "copy")
 

@@ -1,4 +1,4 @@
-"""One MTT-GAN training iteration (SPEC "Losses and optimisation", "Mean teacher").
+"""One MTT-GAN training iteration (Sec. IV, Eq. (2); docs/design.md, "One training iteration").
 
 Per minibatch of 32:
 1. D step: 16 real images (label 1) and 16 images from the student G in
@@ -17,7 +17,7 @@ LATENTS = ("normal", "uniform")
 
 
 def sample_latent(rng, n, latent_dim=100, kind="normal", dtype="float32"):
-    """z (n, latent_dim): N(0, 1) (SPEC decision) or U[0, 1) ('uniform')."""
+    """z (n, latent_dim): N(0, 1) or U[0, 1) ('uniform') (docs/design.md, "Latent distribution")."""
     if kind == "normal":
         return rng.standard_normal((n, latent_dim), dtype=dtype)
     if kind == "uniform":

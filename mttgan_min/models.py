@@ -1,6 +1,6 @@
 """The paper's generator (Fig. 5) and discriminator (Fig. 4), at three sizes.
 
-Presets change only sizes, never the structure (SPEC "Scale and presets"):
+Presets change only sizes, never the structure (docs/design.md, "Presets and their defaults"):
 
     preset  image    G width  D widths        G start
     paper   128x128  128      64, 128, 256    16x16

@@ -1,4 +1,4 @@
-"""Batch normalisation per channel, NHWC, with Keras semantics (SPEC "Generator").
+"""Batch normalisation per channel, NHWC, with Keras semantics (docs/design.md, "Batch normalisation").
 
 Statistics are taken over (N, H, W) for each channel. Training uses the batch
 mean and (biased) variance; inference uses the running statistics, updated as

@@ -1,4 +1,4 @@
-"""Inverted dropout (SPEC "Discriminator": Dropout(0.4) after layers 3, 6, 9).
+"""Inverted dropout (Fig. 4: the discriminator's Dropout(0.4) after layers 3, 6, 9).
 
 At training time each unit is kept with probability 1 - rate and scaled by
 1 / (1 - rate), so inference needs no change (the identity).
