@@ -16,6 +16,15 @@ from .backend import get_array_module, to_device
 
 
 class Adam:
+    """Adam for one network: ``Adam(net, lr, beta1, beta2, eps)``, then ``opt.step()`` after each backward.
+
+    It holds the network's own parameter and gradient arrays (not copies) and
+    moments of the same shapes on the same device. So move the network to its
+    device *before* making its optimiser: ``Adam(net.to(cupy))``. A network
+    moved afterwards gets new arrays, and the optimiser would go on updating
+    the old ones.
+    """
+
     def __init__(self, net, lr=1e-5, beta1=0.5, beta2=0.999, eps=1e-7):
         self.lr, self.beta1, self.beta2, self.eps = float(lr), float(beta1), float(beta2), float(eps)
         self.params = net.named_params()

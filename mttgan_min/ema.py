@@ -17,6 +17,14 @@ BUFFER_MODES = ("average", "copy")
 
 
 class EMATeacher:
+    """The teacher of one student network: ``teacher.network`` is its copy, ``teacher.update(alpha)`` one EMA step.
+
+    ``buffers``: 'average' (batch-norm running statistics averaged like the
+    weights) or 'copy' (taken from the student at each step). Make the
+    teacher after the student has its weights and device: the copy is taken
+    once, here.
+    """
+
     def __init__(self, student, buffers="average"):
         if buffers not in BUFFER_MODES:
             raise ValueError(f"buffers must be one of {BUFFER_MODES}, got {buffers!r}")

@@ -20,6 +20,8 @@ from ..backend import get_array_module, to_device
 
 
 class Layer:
+    """The base of every layer and container: the attributes and recursive helpers described above."""
+
     def __init__(self):
         self.params = {}
         self.grads = {}

@@ -77,6 +77,12 @@ def batchnorm_backward(dout, cache, param_grads=True):
 
 
 class BatchNorm2D(Layer):
+    """Keras BatchNormalization(momentum, epsilon) on NHWC input, per channel: (N, H, W, C) -> same shape.
+
+    Parameters gamma (ones), beta (zeros); buffers running_mean (zeros) and
+    running_var (ones), updated in training mode only.
+    """
+
     def __init__(self, channels, momentum=0.8, eps=1e-3, dtype=np.float32):
         super().__init__()
         self.momentum, self.eps = float(momentum), float(eps)
