@@ -1,4 +1,4 @@
-"""The fast tier of convolution: the same three primitives as ``conv.py``, lowered for speed.
+"""The fast tier of convolution: the same primitives as ``conv.py``, lowered for speed.
 
 Read ``conv.py`` first: it is the definition (im2col, one matrix multiply,
 col2im). This module computes the same numbers (a float64 test checks that
