@@ -1,5 +1,6 @@
-"""Adam (Kingma & Ba, 2015) as Keras implements it (SPEC: lr 1e-5, beta1 0.5,
-beta2 0.999, epsilon 1e-7), one state per network, updating in place:
+"""Adam (Kingma & Ba, 2015) as Keras implements it (Sec. IV: lr 1e-5, beta1 0.5,
+beta2 0.999; Keras' epsilon 1e-7; docs/design.md, "Adam"), one state per
+network, updating in place:
 
     m = beta1 * m + (1 - beta1) * g
     v = beta2 * v + (1 - beta2) * g^2
@@ -16,6 +17,15 @@ from .layers.base import state_dict_problems
 
 
 class Adam:
+    """Adam for one network: ``Adam(net, lr, beta1, beta2, eps)``, then ``opt.step()`` after each backward.
+
+    It holds the network's own parameter and gradient arrays (not copies) and
+    moments of the same shapes on the same device. So move the network to its
+    device *before* making its optimiser: ``Adam(net.to(cupy))``. A network
+    moved afterwards gets new arrays, and the optimiser would go on updating
+    the old ones.
+    """
+
     def __init__(self, net, lr=1e-5, beta1=0.5, beta2=0.999, eps=1e-7):
         self.lr, self.beta1, self.beta2, self.eps = float(lr), float(beta1), float(beta2), float(eps)
         self.params = net.named_params()

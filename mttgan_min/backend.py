@@ -71,10 +71,6 @@ def get_array_module(*arrays):
     return np
 
 
-def device_name(xp):
-    return "gpu" if xp is not np else "cpu"
-
-
 def to_device(x, xp):
     """Copy a host array (or pass a device array) into array module ``xp``."""
     if xp is np:

@@ -5,16 +5,26 @@ moving average of the student's after every student step:
 
     theta_teacher = alpha * theta_teacher + (1 - alpha) * theta_student
 
-SPEC decisions: alpha = 0.999 with no ramp-up (the teacher starts equal to
-the pretrained student); batch-norm running statistics are averaged the same
-way (``buffers="average"``) or copied from the student (``buffers="copy"``,
-as StyleGAN2-ADA's G_ema). There is no consistency loss: the teacher never
-feeds back into the student. The teacher stays in inference mode.
+alpha = 0.999 with no ramp-up, since the teacher starts equal to the
+pretrained student (docs/design.md, "The mean teacher's decay"); batch-norm
+running statistics are averaged the same way (``buffers="average"``) or
+copied from the student (``buffers="copy"``, as StyleGAN2-ADA's G_ema;
+docs/design.md, "Batch-norm statistics of the teacher"). There is no
+consistency loss: the teacher never feeds back into the student. The teacher
+stays in inference mode.
 """
 BUFFER_MODES = ("average", "copy")
 
 
 class EMATeacher:
+    """The teacher of one student network: ``teacher.network`` is its copy, ``teacher.update(alpha)`` one EMA step.
+
+    ``buffers``: 'average' (batch-norm running statistics averaged like the
+    weights) or 'copy' (taken from the student at each step). Make the
+    teacher after the student has its weights and device: the copy is taken
+    once, here.
+    """
+
     def __init__(self, student, buffers="average"):
         if buffers not in BUFFER_MODES:
             raise ValueError(f"buffers must be one of {BUFFER_MODES}, got {buffers!r}")

@@ -1,4 +1,4 @@
-"""One MTT-GAN training iteration (SPEC "Losses and optimisation", "Mean teacher").
+"""One MTT-GAN training iteration (Sec. IV, Eq. (2); docs/design.md, "One training iteration").
 
 Per minibatch of 32:
 1. D step: 16 real images (label 1) and 16 images from the student G in

@@ -8,9 +8,13 @@ For each entry, the numeric gradient is
 
     (L(x + h) - L(x - h)) / (2 h),   h = 1e-5,
 
-and the relative error |a - n| / max(|a| + |n|, 1e-8) should stay below about
+and the relative error |a - n| / max(|a| + |n|, floor) should stay below
 1e-7. On failure the report shows the worst entry, analytic against numeric
 (Karpathy's ``cmp`` in the makemore backprop lecture).
+
+The defaults are the recipe the project's own tests use: ``dout`` from
+``random_dout`` (random signs, no entry near zero) and ``floor`` from
+``roundoff_floor`` (the size below which round-off, not a bug, dominates).
 
 Typical use, on a layer::
 
@@ -23,6 +27,30 @@ from dataclasses import dataclass
 import numpy as np
 
 TOLERANCE = 1e-7
+
+
+def random_dout(rng, shape):
+    """A random upstream gradient (shape): |dout| in [0.5, 1.5], random signs.
+
+    Random and non-uniform, as the recipe asks, but no entry is near 0: for
+    element-wise layers an entry's gradient is proportional to its dout, and
+    a tiny gradient's relative error is dominated by the round-off of
+    L = sum(out * dout) (about eps * |L| / h ~ 1e-11), not by a bug.
+    """
+    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 1.5, size=shape)
+
+
+def roundoff_floor(out, dout, h=1e-5, tol=TOLERANCE):
+    """The relative-error ``floor`` that round-off justifies, for out and dout of the same shape (a float).
+
+    The numeric gradient (L(x+h) - L(x-h)) / 2h carries an error of about
+    eps * sum|out * dout| / h. A gradient smaller than that error divided by
+    the tolerance cannot be resolved to ``tol`` relative, so it is compared
+    absolutely: |analytic - numeric| < tol * floor (~1e-9 for small layers).
+    Never below 1e-8.
+    """
+    out, dout = np.asarray(out, float), np.asarray(dout, float)
+    return max(1e-8, float(np.finfo(np.float64).eps * np.sum(np.abs(out * dout)) / (h * tol)))
 
 
 def relative_error(analytic, numeric, floor=1e-8):
@@ -103,16 +131,19 @@ def compare(name, analytic, f, x, h=1e-5, tol=TOLERANCE, max_entries=None, rng=N
 
 
 def check_function(forward, backward, inputs, dout=None, rng=None, h=1e-5, tol=TOLERANCE,
-                   max_entries=None, floor=1e-8, verbose=False):
+                   max_entries=None, floor=None, verbose=False):
     """Check a pure forward/backward pair.
 
     forward(**inputs) -> (out, cache); backward(dout, cache) -> a tuple of
     gradients in the order of ``inputs`` (None for an input not checked).
-    Returns one GradCheckResult per checked input.
+    ``dout`` defaults to ``random_dout(rng, out.shape)``, ``floor`` to
+    ``roundoff_floor(out, dout, h, tol)``. Returns one GradCheckResult per
+    checked input.
     """
     rng = np.random.default_rng(0) if rng is None else rng
     out, cache = forward(**inputs)
-    dout = rng.standard_normal(np.shape(out)) if dout is None else dout
+    dout = random_dout(rng, np.shape(out)) if dout is None else dout
+    floor = roundoff_floor(out, dout, h, tol) if floor is None else floor
     grads = backward(dout, cache)
     grads = grads if isinstance(grads, tuple) else (grads,)
 
@@ -126,17 +157,19 @@ def check_function(forward, backward, inputs, dout=None, rng=None, h=1e-5, tol=T
     return results
 
 
-def check_layer(layer, x, dout=None, rng=None, h=1e-5, tol=TOLERANCE, max_entries=None, floor=1e-8,
+def check_layer(layer, x, dout=None, rng=None, h=1e-5, tol=TOLERANCE, max_entries=None, floor=None,
                 verbose=True):
     """Check a layer (or a whole network): dx and the gradient of every parameter.
 
     The layer must be deterministic between calls (dropout off or its mask
-    fixed) and in float64. Its gradients are zeroed first; the report is
-    printed when ``verbose`` and the results are returned.
+    fixed) and in float64. Its gradients are zeroed first; ``dout`` and
+    ``floor`` default as in ``check_function``; the report is printed when
+    ``verbose`` and the results are returned.
     """
     rng = np.random.default_rng(0) if rng is None else rng
     out = layer.forward(x)
-    dout = rng.standard_normal(out.shape) if dout is None else dout
+    dout = random_dout(rng, out.shape) if dout is None else dout
+    floor = roundoff_floor(out, dout, h, tol) if floor is None else floor
     layer.zero_grad()
     dx = layer.backward(dout)
     grads = {k: g.copy() for k, g in layer.named_grads().items()}

@@ -1,4 +1,4 @@
-"""Keras default initialisation (SPEC "Generator": kernels Glorot-uniform, biases zero)."""
+"""Keras default initialisation: kernels Glorot-uniform, biases zero (docs/design.md, "Initialisation")."""
 import numpy as np
 
 

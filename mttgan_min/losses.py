@@ -1,7 +1,8 @@
 """Losses computed from logits, in numerically stable forms.
 
-Binary cross-entropy (SPEC "Losses and optimisation"): the discriminator's
-sigmoid output layer is fused with the loss. For a logit z and target y,
+Binary cross-entropy (Eq. (2)): the discriminator's sigmoid output layer
+(Fig. 4) is fused with the loss (docs/design.md, "The discriminator's output
+and the loss"). For a logit z and target y,
 
     BCE(sigmoid(z), y) = max(z, 0) - z * y + log(1 + exp(-|z|))
 

@@ -1,6 +1,6 @@
 """The paper's generator (Fig. 5) and discriminator (Fig. 4), at three sizes.
 
-Presets change only sizes, never the structure (SPEC "Scale and presets"):
+Presets change only sizes, never the structure (docs/design.md, "Presets and their defaults"):
 
     preset  image    G width  D widths        G start
     paper   128x128  128      64, 128, 256    16x16
@@ -17,7 +17,6 @@ import numpy as np
 from .backend import to_device, to_numpy
 from .layers import (BatchNorm2D, Conv2D, Conv2DTranspose, Dense, Dropout, Flatten, LeakyReLU,
                      Reshape, Residual, Sequential, Sigmoid)
-from .layers.activations import sigmoid
 
 ALPHA = 0.2  # LeakyReLU slope, Sec. IV-A
 LATENTS = ("normal", "uniform")
@@ -88,9 +87,8 @@ def build_discriminator(preset="paper", rng=None, dtype=np.float32, dropout_rng=
 
     Nine 3x3 'same' convolutions (strides 2 at layers 1, 4, 7), LeakyReLU after
     each, Dropout(0.4) after layers 3, 6, 9, Flatten, Dense(1). The paper's
-    sigmoid output is fused into the loss (see ``losses``); ``d_probability``
-    applies it. ``dropout_rng`` (a device generator) can also be set later with
-    ``net.set_rng``.
+    sigmoid output is fused into the loss (see ``losses``). ``dropout_rng``
+    (a device generator) can also be set later with ``net.set_rng``.
     """
     p = get_preset(preset)
     rng = np.random.default_rng(0) if rng is None else rng
@@ -103,11 +101,6 @@ def build_discriminator(preset="paper", rng=None, dtype=np.float32, dropout_rng=
         layers.append(Dropout(0.4, rng=dropout_rng))
     layers += [Flatten(), Dense(size * size * c_in, 1, rng=rng, dtype=dtype)]
     return Sequential(layers, name="discriminator", input_shape=(p.image_size, p.image_size, 1))
-
-
-def d_probability(D, x):
-    """D's output layer: sigmoid of the logits, (N, 1) in [0, 1]."""
-    return sigmoid(D.forward(x))
 
 
 def sample_latent(rng, n, latent_dim=100, kind="normal", dtype="float32"):

@@ -1,17 +1,27 @@
 """Convolution and transposed convolution: geometry, forward values against a
 naive loop, gradient checks in float64, and the adjoint identity
 
-    <conv(x, w), y> = <x, conv_transpose(y, w)>.
+    <conv(x, w), y> = <x, conv_transpose(y, w)>,
+
+each on both tiers (``tier`` fixture: 'fast' and 'reference'); then the
+pieces of the fast tier, and a float64 test that the two tiers agree.
 """
+import doctest
 import numpy as np
 import pytest
 
 from mttgan_min.gradcheck import check_function, check_layer
-from mttgan_min.layers import Conv2D, Conv2DTranspose
-from mttgan_min.layers.conv import (conv, conv2d_backward, conv2d_forward, conv2d_transpose_backward,
-                                    conv2d_transpose_forward, conv_input_grad, depth_to_space,
-                                    row_patches, space_to_depth, strided_kernel, unstrided_kernel)
+from mttgan_min.layers import Conv2D, Conv2DTranspose, conv_fast, conv_layers
+from mttgan_min.layers.conv import (TIERS, conv2d_backward, conv2d_forward, conv2d_transpose_backward,
+                                    conv2d_transpose_forward, get_tier, transpose_output_size)
+from mttgan_min.layers.conv_fast import depth_to_space, row_patches, space_to_depth, strided_kernel, unstrided_kernel
 from mttgan_min.layers.im2col import conv_geometry, im2col
+
+
+@pytest.fixture(params=sorted(TIERS))
+def tier(request):
+    """Each test that takes ``tier`` runs once per tier of convolution."""
+    return request.param
 
 
 def keras_same_pads(size, k, stride):
@@ -41,7 +51,8 @@ def naive_conv_transpose(x, w, b, stride, padding):
     """Scatter each input pixel times the kernel, then crop Keras' 'same' padding."""
     N, H, W, C = x.shape
     KH, KW, F, _ = w.shape
-    full = np.zeros((N, (H - 1) * stride + KH, (W - 1) * stride + KW, F))
+    # Keras' 'valid' size, H*stride + max(K - stride, 0): rows no window reaches stay zero
+    full = np.zeros((N, H * stride + max(KH - stride, 0), W * stride + max(KW - stride, 0), F))
     for i in range(H):
         for j in range(W):
             full[:, i * stride:i * stride + KH, j * stride:j * stride + KW, :] += \
@@ -75,10 +86,11 @@ def test_conv_geometry(H, K, stride, padding, expected):
     assert (OH, pads[0]) == expected and OW == OH and pads[1] == pads[0]
 
 
-def test_explicit_pads_are_taken_as_given(rng):
+def test_explicit_pads_are_taken_as_given(rng, tier):
     assert conv_geometry(5, 6, 3, 3, 1, ((2, 0), (1, 1))) == (5, 6, ((2, 0), (1, 1)))
     x, w = rng.standard_normal((2, 5, 6, 2)), rng.standard_normal((3, 3, 2, 3))
     padded = np.pad(x, ((0, 0), (2, 0), (1, 1), (0, 0)))
+    conv = get_tier(tier).conv
     np.testing.assert_allclose(conv(x, w, 1, ((2, 0), (1, 1))), conv(padded, w, 1, "valid"), rtol=1e-12)
 
 
@@ -89,7 +101,7 @@ def test_conv_geometry_errors():
         conv_geometry(2, 2, 3, 3, 1, "valid")
 
 
-# --- the pieces of the lowering ------------------------------------------------
+# --- the pieces of the fast tier's lowering ---------------------------------------
 
 @pytest.mark.parametrize("K,pads", [(4, ((1, 2), (1, 2))), (3, ((0, 0), (0, 0))), (2, ((1, 0), (0, 1)))])
 def test_row_patches_are_the_patch_matrix_one_kernel_row_at_a_time(rng, K, pads):
@@ -143,75 +155,92 @@ TRANSPOSE_CASES = [  # (N, H, W, C_in, F, K, stride, padding)
     (2, 3, 3, 2, 2, 3, 2, "same"),
     (2, 3, 2, 2, 3, 3, 2, "valid"),
     (1, 2, 3, 2, 2, 4, 2, "valid"),
-    (2, 3, 3, 2, 2, 2, 3, "valid"),
+    (2, 3, 3, 2, 2, 2, 3, "valid"),   # kernel smaller than the stride: Keras size H*stride
+    (1, 2, 3, 2, 2, 1, 2, "valid"),
+    (2, 3, 2, 2, 2, 2, 3, "same"),
 ]
 
 
 @pytest.mark.parametrize("N,H,W,C,F,K,stride,padding", CONV_CASES)
-def test_conv_forward_matches_naive_loops(rng, N, H, W, C, F, K, stride, padding):
+def test_conv_forward_matches_naive_loops(rng, tier, N, H, W, C, F, K, stride, padding):
     x, w, b = rng.standard_normal((N, H, W, C)), rng.standard_normal((K, K, C, F)), rng.standard_normal(F)
-    out, _ = conv2d_forward(x, w, b, stride, padding)
+    out, _ = conv2d_forward(x, w, b, stride, padding, tier)
     np.testing.assert_allclose(out, naive_conv(x, w, b, stride, padding), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("N,H,W,C,F,K,stride,padding", TRANSPOSE_CASES)
-def test_conv_transpose_forward_matches_naive_scatter(rng, N, H, W, C, F, K, stride, padding):
+def test_conv_transpose_forward_matches_naive_scatter(rng, tier, N, H, W, C, F, K, stride, padding):
     x, w, b = rng.standard_normal((N, H, W, C)), rng.standard_normal((K, K, F, C)), rng.standard_normal(F)
-    out, _ = conv2d_transpose_forward(x, w, b, stride, padding)
+    out, _ = conv2d_transpose_forward(x, w, b, stride, padding, tier)
     np.testing.assert_allclose(out, naive_conv_transpose(x, w, b, stride, padding), rtol=1e-10, atol=1e-12)
 
 
-def test_conv_transpose_output_sizes(rng):
+@pytest.mark.parametrize("K,stride,padding,expected", [
+    (4, 2, "same", (10, 12)), (3, 2, "valid", (11, 13)), (4, 1, "same", (5, 6)), (4, 1, "valid", (8, 9)),
+    (2, 3, "valid", (15, 18)),   # kernel smaller than the stride: Keras' H*stride + max(K - stride, 0)
+    (1, 2, "valid", (10, 12)), (3, 3, "valid", (15, 18)), (5, 3, "valid", (17, 20)),
+])
+def test_conv_transpose_output_sizes(rng, tier, K, stride, padding, expected):
     x = rng.standard_normal((1, 5, 6, 2))
-    assert conv2d_transpose_forward(x, rng.standard_normal((4, 4, 3, 2)), np.zeros(3), 2, "same")[0].shape == \
-        (1, 10, 12, 3)
-    assert conv2d_transpose_forward(x, rng.standard_normal((3, 3, 3, 2)), np.zeros(3), 2, "valid")[0].shape == \
-        (1, 11, 13, 3)
+    out, _ = conv2d_transpose_forward(x, rng.standard_normal((K, K, 3, 2)), np.ones(3), stride, padding, tier)
+    assert out.shape == (1, *expected, 3)
+    assert (transpose_output_size(5, K, stride, padding), transpose_output_size(6, K, stride, padding)) == expected
+    assert Conv2DTranspose(2, 3, K, stride, padding).output_shape((5, 6, 2)) == (*expected, 3)
+    if K < stride and padding == "valid":  # the last row, which no window reaches, holds the bias alone
+        np.testing.assert_array_equal(out[0, -1, :, :], 1.0)
 
 
-def test_conv_of_a_delta_is_the_flipped_kernel():
+def test_conv_transpose_rejects_explicit_pads():
+    with pytest.raises(ValueError, match="'same' or 'valid'"):
+        transpose_output_size(5, 3, 2, ((1, 1), (1, 1)))
+
+
+def test_conv_of_a_delta_is_the_flipped_kernel(tier):
     # An impulse in the middle of a 'valid' 3x3 conv picks out w[i, j] at each position.
     x = np.zeros((1, 5, 5, 1))
     x[0, 2, 2, 0] = 1.0
     w = np.arange(9.0).reshape(3, 3, 1, 1)
-    out, _ = conv2d_forward(x, w, np.zeros(1), 1, "valid")
+    out, _ = conv2d_forward(x, w, np.zeros(1), 1, "valid", tier)
     np.testing.assert_array_equal(out[0, :, :, 0], w[::-1, ::-1, 0, 0])
 
 
 # --- gradient checks ---------------------------------------------------------
 
 def check_conv_gradients(rng, make_dout, roundoff_floor, forward_fn, backward_fn, x_shape, w_shape, filters,
-                         stride, padding):
+                         stride, padding, tier):
     """Gradient check of a conv forward/backward pair (``filters`` output channels); returns the results."""
     # Weights scaled like an initialiser keep |L| = |sum(out * dout)|, and so
     # the round-off of the numeric gradient (~eps * |L| / h), small.
     KH, KW = w_shape[:2]
     inputs = {"x": rng.standard_normal(x_shape), "w": rng.standard_normal(w_shape) / np.sqrt(KH * KW * x_shape[-1]),
               "b": rng.standard_normal(filters)}
-    forward = lambda x, w, b: forward_fn(x, w, b, stride, padding)  # noqa: E731
+    forward = lambda x, w, b: forward_fn(x, w, b, stride, padding, tier)  # noqa: E731
     out = forward(**inputs)[0]
     dout = make_dout(rng, out.shape)
     return check_function(forward, backward_fn, inputs, dout=dout, rng=rng, floor=roundoff_floor(out, dout))
 
 
 @pytest.mark.parametrize("N,H,W,C,F,K,stride,padding", CONV_CASES)
-def test_conv2d_gradients(rng, assert_all_passed, make_dout, roundoff_floor, N, H, W, C, F, K, stride, padding):
+def test_conv2d_gradients(rng, tier, assert_all_passed, make_dout, roundoff_floor, N, H, W, C, F, K, stride, padding):
     assert_all_passed(check_conv_gradients(rng, make_dout, roundoff_floor, conv2d_forward, conv2d_backward,
-                                           (N, H, W, C), (K, K, C, F), F, stride, padding))
+                                           (N, H, W, C), (K, K, C, F), F, stride, padding, tier))
 
 
 @pytest.mark.parametrize("N,H,W,C,F,K,stride,padding", TRANSPOSE_CASES)
-def test_conv2d_transpose_gradients(rng, assert_all_passed, make_dout, roundoff_floor, N, H, W, C, F, K, stride, padding):
+def test_conv2d_transpose_gradients(rng, tier, assert_all_passed, make_dout, roundoff_floor,
+                                    N, H, W, C, F, K, stride, padding):
     assert_all_passed(check_conv_gradients(rng, make_dout, roundoff_floor, conv2d_transpose_forward,
-                                           conv2d_transpose_backward, (N, H, W, C), (K, K, F, C), F, stride, padding))
+                                           conv2d_transpose_backward, (N, H, W, C), (K, K, F, C), F, stride, padding,
+                                           tier))
 
 
 @pytest.mark.parametrize("layer_cls,kernel,stride,padding", [(Conv2D, 3, 2, "same"), (Conv2D, 4, 1, "same"),
                                                              (Conv2DTranspose, 4, 2, "same"),
                                                              (Conv2DTranspose, 4, 1, "same"),
-                                                             (Conv2DTranspose, 3, 2, "valid")])
-def test_conv_layers(rng, assert_all_passed, make_dout, roundoff_floor, layer_cls, kernel, stride, padding):
-    layer = layer_cls(2, 3, kernel, stride=stride, padding=padding, rng=rng, dtype=np.float64)
+                                                             (Conv2DTranspose, 3, 2, "valid"),
+                                                             (Conv2DTranspose, 2, 3, "valid")])
+def test_conv_layers(rng, tier, assert_all_passed, make_dout, roundoff_floor, layer_cls, kernel, stride, padding):
+    layer = layer_cls(2, 3, kernel, stride=stride, padding=padding, rng=rng, dtype=np.float64, tier=tier)
     layer.params["w"][...] = rng.standard_normal(layer.params["w"].shape) / np.sqrt(kernel * kernel * 2)
     layer.params["b"][...] = rng.standard_normal(3)
     x = rng.standard_normal((2, 5, 5, 2))
@@ -229,46 +258,114 @@ def test_conv_layers(rng, assert_all_passed, make_dout, roundoff_floor, layer_cl
     (7, 5, 3, 2, "same"), (9, 9, 3, 2, "valid"), (10, 8, 4, 2, "valid"), (7, 7, 4, 1, "valid"),
     (8, 9, 3, 2, "valid"), (8, 9, 2, 3, "valid"), (9, 8, 2, 3, "same"),
 ])
-def test_adjoint_identity(rng, H, W, K, stride, padding):
+def test_adjoint_identity(rng, tier, H, W, K, stride, padding):
     C, F = 3, 2
     x, w = rng.standard_normal((2, H, W, C)), rng.standard_normal((K, K, C, F))
-    y_conv = conv(x, w, stride, padding)
+    ops = get_tier(tier)
+    y_conv = ops.conv(x, w, stride, padding)
     y = rng.standard_normal(y_conv.shape)
-    x_adj = conv_input_grad(y, w, x.shape, stride, padding)
+    x_adj = ops.conv_input_grad(y, w, x.shape, stride, padding)
     lhs, rhs = np.sum(y_conv * y), np.sum(x * x_adj)
     assert abs(lhs - rhs) <= 1e-10 * (abs(lhs) + 1.0)
     # The transposed convolution with the same w (zero bias) is that adjoint,
     # whenever its output size is x's (always for 'same' with H, W divisible).
-    out, _ = conv2d_transpose_forward(y, w, np.zeros(C), stride, padding)
+    out, _ = conv2d_transpose_forward(y, w, np.zeros(C), stride, padding, tier)
     if out.shape == x.shape:
         np.testing.assert_allclose(out, x_adj, rtol=1e-12, atol=1e-12)
         assert abs(np.sum(x * out) - lhs) <= 1e-10 * (abs(lhs) + 1.0)
     else:
-        assert (H % stride or W % stride) if padding == "same" else ((H - K) % stride or (W - K) % stride)
+        # why the sizes differ: an input size the stride does not divide ('same', or 'valid' with a kernel
+        # smaller than the stride), or rows past the last 'valid' window
+        assert (H % stride or W % stride) if padding == "same" or K < stride else ((H - K) % stride or (W - K) % stride)
 
 
-def test_transpose_backward_is_the_convolution(rng):
+def test_transpose_backward_is_the_convolution(rng, tier):
     x, w = rng.standard_normal((2, 4, 4, 3)), rng.standard_normal((4, 4, 2, 3))
-    _, cache = conv2d_transpose_forward(x, w, np.zeros(2), 2, "same")
+    _, cache = conv2d_transpose_forward(x, w, np.zeros(2), 2, "same", tier)
     dout = rng.standard_normal((2, 8, 8, 2))
     dx, _, _ = conv2d_transpose_backward(dout, cache)
-    np.testing.assert_allclose(dx, conv(dout, w, 2, "same"), rtol=1e-12)
+    np.testing.assert_allclose(dx, get_tier(tier).conv(dout, w, 2, "same"), rtol=1e-12)
 
 
 @pytest.mark.parametrize("stride,K", [(1, 4), (2, 3), (2, 4), (3, 2)])
 def test_batch_chunks_do_not_change_results(rng, monkeypatch, stride, K):
-    """The CPU's cache-sized batch chunks give the same numbers as one whole-batch pass."""
-    from mttgan_min.layers import conv as conv_module
+    """The fast tier's cache-sized batch chunks give the same numbers as one whole-batch pass."""
     x = rng.standard_normal((5, 9, 9, 3))
     w = rng.standard_normal((K, K, 3, 4))
-    dy = rng.standard_normal(conv_module.conv(x, w, stride, "same").shape)
+    b = rng.standard_normal(4)
+    dy = rng.standard_normal(conv_fast.conv(x, w, stride, "same").shape)
     outputs = []
     for chunk_bytes in (1, 2**40):  # one sample per chunk, then the whole batch at once
-        monkeypatch.setattr(conv_module, "CPU_CHUNK_BYTES", chunk_bytes)
-        assert len(conv_module.batch_chunks(len(x), x[0].nbytes, np)) == (5 if chunk_bytes == 1 else 1)
-        y, dw_shared = conv_module.conv(x, w, stride, "same", dy=dy)
-        outputs.append((y, dw_shared,
-                        conv_module.conv_input_grad(dy, w, x.shape, stride, "same"),
-                        conv_module.conv_weight_grad(x, dy, w.shape, stride, "same")))
+        monkeypatch.setattr(conv_fast, "CPU_CHUNK_BYTES", chunk_bytes)
+        assert len(conv_fast.batch_chunks(len(x), x[0].nbytes, np)) == (5 if chunk_bytes == 1 else 1)
+        outputs.append((conv_fast.conv(x, w, stride, "same", bias=b),
+                        conv_fast.conv_input_grad(dy, w, x.shape, stride, "same"),
+                        conv_fast.conv_weight_grad(x, dy, w.shape, stride, "same"),
+                        *conv_fast.conv_and_weight_grad(x, w, dy, stride, "same")))
     for chunked, whole in zip(*outputs):
         np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-12)
+
+
+# --- the two tiers agree ---------------------------------------------------------
+
+def explicit_pads(K, wide):
+    """Explicit pads, a different one on each side; ``wide``: some wider than the kernel."""
+    return ((K, 0), (1, K + 1)) if wide else ((K // 2, (K - 1) // 2), (K - 1, 0))
+
+
+AGREEMENT_CASES = [  # (H, W, K, stride, padding): strides 1-3, kernels 1-5, odd sizes, K < stride
+    (H, W, K, s, padding)
+    for (H, W) in [(7, 5), (8, 9), (6, 6)]
+    for K in (1, 2, 3, 4, 5)
+    for s in (1, 2, 3)
+    for padding in ("same", "valid", "explicit", "wide")
+    if min(H, W) >= K
+]
+
+
+@pytest.mark.parametrize("H,W,K,stride,padding", AGREEMENT_CASES)
+def test_tiers_agree_in_float64(H, W, K, stride, padding):
+    """Fast and reference tiers: forward, input gradient and weight gradient within 1e-12 (relative to the max)."""
+    rng = np.random.default_rng(H * 1000 + W * 100 + K * 10 + stride)
+    padding = explicit_pads(K, padding == "wide") if padding in ("explicit", "wide") else padding
+    C_in, C_out = 3, 4
+    x, w, b = rng.standard_normal((3, H, W, C_in)), rng.standard_normal((K, K, C_in, C_out)), rng.standard_normal(C_out)
+    fast, ref = TIERS["fast"], TIERS["reference"]
+    y = ref.conv(x, w, stride, padding, bias=b)
+    dy = rng.standard_normal(y.shape)
+    pairs = {"forward": (fast.conv(x, w, stride, padding, bias=b), y),
+             "input grad": (fast.conv_input_grad(dy, w, x.shape, stride, padding),
+                            ref.conv_input_grad(dy, w, x.shape, stride, padding)),
+             "weight grad": (fast.conv_weight_grad(x, dy, w.shape, stride, padding),
+                             ref.conv_weight_grad(x, dy, w.shape, stride, padding))}
+    y_fused, dw_fused = fast.conv_and_weight_grad(x, w, dy, stride, padding)
+    pairs["fused forward"] = (y_fused + b, y)
+    pairs["fused weight grad"] = (dw_fused, pairs["weight grad"][1])
+    for name, (a, r) in pairs.items():
+        assert a.shape == r.shape, name
+        error = np.abs(a - r).max() / np.abs(r).max()
+        assert error < 1e-12, f"{name}: relative difference {error:.1e}"
+
+
+@pytest.mark.parametrize("H,K,stride,padding", [(4, 4, 2, "same"), (5, 4, 1, "same"), (3, 3, 2, "valid"),
+                                                (4, 2, 3, "valid"), (3, 1, 2, "valid"), (3, 5, 3, "valid")])
+def test_tiers_agree_on_the_transposed_convolution(rng, H, K, stride, padding):
+    x, w, b = rng.standard_normal((2, H, H + 1, 3)), rng.standard_normal((K, K, 2, 3)), rng.standard_normal(2)
+    outs = {t: conv2d_transpose_forward(x, w, b, stride, padding, t) for t in TIERS}
+    dout = rng.standard_normal(outs["fast"][0].shape)
+    grads = {t: conv2d_transpose_backward(dout, cache) for t, (_, cache) in outs.items()}
+    np.testing.assert_allclose(outs["fast"][0], outs["reference"][0], rtol=1e-12, atol=1e-12)
+    for g_fast, g_ref in zip(grads["fast"], grads["reference"]):
+        np.testing.assert_allclose(g_fast, g_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_unknown_tier_is_refused():
+    with pytest.raises(ValueError, match="tier"):
+        Conv2D(2, 3, 3, tier="slow")
+    with pytest.raises(ValueError, match="tier"):
+        conv2d_forward(np.zeros((1, 4, 4, 2)), np.zeros((3, 3, 2, 3)), np.zeros(3), tier="slow")
+
+
+def test_conv_layers_docstring_examples_run():
+    results = doctest.testmod(conv_layers)
+    assert results.attempted >= 4 and results.failed == 0

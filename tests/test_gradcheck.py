@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mttgan_min.gradcheck import (GradCheckResult, check_function, check_layer, compare, numeric_gradient,
-                                  relative_error, report)
+                                  random_dout, relative_error, report, roundoff_floor)
 from mttgan_min.layers import LeakyReLU
 from mttgan_min.layers.activations import leaky_relu_forward
 from mttgan_min.models import build_discriminator, build_generator
@@ -32,6 +32,20 @@ def test_relative_error_and_its_floor():
     np.testing.assert_allclose(relative_error([1.0, 0.0], [1.1, 0.0]), [0.1 / 2.1, 0.0])
     assert relative_error(1e-12, 0.0) == pytest.approx(1e-12 / 1e-8)
     assert relative_error(1e-12, 0.0, floor=1e-6) == pytest.approx(1e-6)
+
+
+def test_the_recipe_defaults(rng):
+    dout = random_dout(rng, (50, 4))
+    assert 0.5 <= np.abs(dout).min() and np.abs(dout).max() <= 1.5 and (dout < 0).any() and (dout > 0).any()
+    assert roundoff_floor(np.zeros(3), np.ones(3)) == 1e-8  # never below the textbook floor
+    out = np.full(1000, 1e3)  # |L| = 1e6: round-off of L / 2h is ~eps * 1e6 / 1e-5
+    assert roundoff_floor(out, -np.ones(1000)) == pytest.approx(np.finfo(float).eps * 1e6 / (1e-5 * 1e-7))
+    # check_function and check_layer draw the same dout when none is given
+    out, _ = leaky_relu_forward(np.ones((2, 3)))
+    seen = []
+    check_function(lambda x: leaky_relu_forward(x), lambda d, c: (seen.append(d) or d,), {"x": np.ones((2, 3))},
+                   rng=np.random.default_rng(5))
+    np.testing.assert_array_equal(seen[0], random_dout(np.random.default_rng(5), out.shape))
 
 
 def test_check_function_catches_a_wrong_backward(rng):

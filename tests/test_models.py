@@ -32,7 +32,7 @@ def expected_discriminator_count(p):
     return total + side * side * c_in + 1
 
 
-def test_paper_counts_match_the_spec():
+def test_parameter_counts_at_the_paper_size():
     p = get_preset("paper")
     assert expected_generator_count(p) == (3_309_568, 3_934_080, 1_536, 1_153)
     G = build_generator("paper")

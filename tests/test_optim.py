@@ -41,7 +41,7 @@ def test_adam_first_step_moves_each_weight_by_about_lr(rng):
     np.testing.assert_allclose(np.abs(layer.params["w"] - before), 1e-3, rtol=1e-4)
 
 
-def test_adam_defaults_match_the_spec():
+def test_adam_defaults_are_the_papers():
     opt = Adam(Dense(1, 1))
     assert (opt.lr, opt.beta1, opt.beta2, opt.eps) == (1e-5, 0.5, 0.999, 1e-7)
 

@@ -3,7 +3,7 @@ from .activations import LeakyReLU, ReLU, Sigmoid, softmax
 from .base import Layer
 from .batchnorm import BatchNorm2D
 from .containers import Residual, Sequential
-from .conv import Conv2D, Conv2DTranspose
+from .conv_layers import Conv2D, Conv2DTranspose
 from .dense import Dense
 from .dropout import Dropout
 from .pooling import MaxPool2D

@@ -4,7 +4,7 @@ from .base import Layer
 
 
 def leaky_relu_forward(x, alpha=0.2):
-    """out = x if x > 0 else alpha * x, i.e. max(x, alpha * x) for 0 <= alpha <= 1."""
+    """x (any shape) -> out (same shape), cache: x if x > 0 else alpha * x, i.e. max(x, alpha * x) for 0 <= alpha <= 1."""
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"LeakyReLU needs 0 <= alpha <= 1, got {alpha}")
     xp = get_array_module(x)
@@ -13,7 +13,7 @@ def leaky_relu_forward(x, alpha=0.2):
 
 
 def leaky_relu_backward(dout, cache):
-    """dx = dout * slope, slope 1 where x > 0 and alpha elsewhere.
+    """dout (any shape) -> dx (same shape): dout * slope, slope 1 where x > 0 and alpha elsewhere.
 
     The slope is built arithmetically from the mask, in place: on a CPU,
     ``where`` with a random mask is several times slower than a few multiplies.
@@ -27,15 +27,20 @@ def leaky_relu_backward(dout, cache):
 
 
 def relu_forward(x):
+    """x (any shape) -> out (same shape), cache: max(x, 0), a LeakyReLU with alpha 0."""
     return leaky_relu_forward(x, 0.0)
 
 
 def relu_backward(dout, cache):
+    """dout (any shape) -> dx (same shape): dout where x > 0, else 0."""
     return leaky_relu_backward(dout, cache)
 
 
 def sigmoid(x):
-    """1 / (1 + exp(-x)), written with tanh so it never overflows."""
+    """x (any shape) -> 1 / (1 + exp(-x)) (same shape), written with tanh so it never overflows.
+
+    The package's one sigmoid: the Sigmoid layer, the loss and D's probabilities use it.
+    """
     xp = get_array_module(x)
     return 0.5 * (xp.tanh(0.5 * x) + 1.0)
 
@@ -52,16 +57,20 @@ def softmax(logits, axis=-1):
 
 
 def sigmoid_forward(x):
+    """x (any shape) -> out = sigmoid(x) (same shape), cache (out itself)."""
     out = sigmoid(x)
     return out, out
 
 
 def sigmoid_backward(dout, cache):
+    """dout (any shape) -> dx (same shape) = dout * out * (1 - out)."""
     out = cache
     return dout * out * (1.0 - out)
 
 
 class LeakyReLU(Layer):
+    """Keras LeakyReLU(alpha): x for x > 0, alpha * x otherwise (alpha 0.2 in the paper, Sec. IV-A)."""
+
     def __init__(self, alpha=0.2):
         super().__init__()
         self.alpha = float(alpha)
@@ -75,11 +84,15 @@ class LeakyReLU(Layer):
 
 
 class ReLU(LeakyReLU):
+    """max(x, 0): a LeakyReLU with alpha 0."""
+
     def __init__(self):
         super().__init__(alpha=0.0)
 
 
 class Sigmoid(Layer):
+    """1 / (1 + exp(-x)), element-wise: the generator's output layer (Fig. 5), images in [0, 1]."""
+
     def forward(self, x):
         out, self.cache = sigmoid_forward(x)
         return out

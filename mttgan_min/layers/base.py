@@ -45,6 +45,8 @@ def state_dict_problems(expected, got, source="the given state", limit=5):
 
 
 class Layer:
+    """The base of every layer and container: the attributes and recursive helpers described above."""
+
     def __init__(self):
         self.params = {}
         self.grads = {}

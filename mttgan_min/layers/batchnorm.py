@@ -1,4 +1,4 @@
-"""Batch normalisation per channel, NHWC, with Keras semantics (SPEC "Generator").
+"""Batch normalisation per channel, NHWC, with Keras semantics (docs/design.md, "Batch normalisation").
 
 Statistics are taken over (N, H, W) for each channel. Training uses the batch
 mean and (biased) variance; inference uses the running statistics, updated as
@@ -77,6 +77,12 @@ def batchnorm_backward(dout, cache, param_grads=True):
 
 
 class BatchNorm2D(Layer):
+    """Keras BatchNormalization(momentum, epsilon) on NHWC input, per channel: (N, H, W, C) -> same shape.
+
+    Parameters gamma (ones), beta (zeros); buffers running_mean (zeros) and
+    running_var (ones), updated in training mode only.
+    """
+
     def __init__(self, channels, momentum=0.8, eps=1e-3, dtype=np.float32):
         super().__init__()
         self.momentum, self.eps = float(momentum), float(eps)

@@ -20,6 +20,8 @@ def dense_backward(dout, cache, param_grads=True):
 
 
 class Dense(Layer):
+    """Keras Dense(units): (N, in_features) -> (N, out_features); kernel (in, out) Glorot-uniform, bias zero."""
+
     def __init__(self, in_features, out_features, rng=None, dtype=np.float32):
         super().__init__()
         self.params = {"w": glorot_uniform(rng, (in_features, out_features), in_features, out_features, dtype),

@@ -21,6 +21,8 @@ class Reshape(Layer):
 
 
 class Flatten(Layer):
+    """(N, H, W, C) -> (N, H*W*C), in NHWC order (as Keras' Flatten on channels-last input)."""
+
     def forward(self, x):
         self.cache = x.shape
         return x.reshape(x.shape[0], -1)

@@ -1,0 +1,318 @@
+"""The fast tier of convolution: the same primitives as ``conv.py``, lowered for speed.
+
+Read ``conv.py`` first: it is the definition (im2col, one matrix multiply,
+col2im). This module computes the same numbers (a float64 test checks that
+the two tiers agree to 1e-12) with less memory traffic. Layout as there:
+x (N, H, W, C_in), weights (KH, KW, C_in, C_out).
+
+Row patches. The full patch matrix is KH*KW times the input (16 times for a
+4x4 kernel: 4.3 GB per layer at the paper's size), so the kernels below build
+only a KH-th of it, the *row patches*: im2col along the width alone,
+
+    P[n, r, ow] = x_pad[n, r, ow + j, c]  for all j < KW, c < C_in      (KW copies)
+
+The patch-matrix block of kernel row i is, for output row oh, P[n, oh + i].
+Flatten (n, r) into one axis and these are consecutive rows of P: a shifted
+slice, which is that block with nothing copied. So
+
+    y = sum over kernel rows i of  P[i : i + R] @ w[i]        (KH matrix multiplies)
+
+with w[i] (KW*C_in, C_out). A slice that runs past a sample's last output row
+into the next sample computes rows that are thrown away (KH - 1 of every
+H + KH - 1: 3 of 35 at the tiny preset). The weight gradient is the same loop
+with P[i : i + R]^T @ dy.
+
+Strides. A stride-s convolution is a stride-1 convolution of the
+*space-to-depth* input, every s x s block of pixels stacked into one pixel
+with s*s*C_in channels, with the kernel regrouped the same way
+(``strided_kernel``). No product is wasted when s divides the kernel size
+(the generator's 4x4 stride-2 layers); a 3x3 kernel is padded to 4x4 with zeros.
+
+Input gradient. That of a stride-1 convolution is itself a convolution, with
+the kernel turned by 180 degrees and its channel axes swapped (Dumoulin &
+Visin, "A guide to convolution arithmetic", 2016); at stride s it is that of
+the space-to-depth convolution, moved back by depth-to-space.
+
+Chunks. On a CPU the kernels take the batch a few samples at a time
+(``batch_chunks``), so that the row patches and their products stay in cache;
+a GPU takes the whole batch at once.
+"""
+import numpy as np
+
+from ..backend import get_array_module
+from .im2col import conv_geometry
+
+CPU_CHUNK_BYTES = 2**19  # about half a CPU's L2 cache
+GPU_CHUNK_BYTES = 2**31  # the whole batch at the paper's size (row patches 1.1 GB)
+
+
+def batch_chunks(N, sample_bytes, xp):
+    """Slices of the batch axis holding about CPU_CHUNK_BYTES (GPU_CHUNK_BYTES) of work each."""
+    budget = CPU_CHUNK_BYTES if xp is np else GPU_CHUNK_BYTES
+    n = max(1, budget // max(sample_bytes, 1))
+    return [slice(s, s + n) for s in range(0, N, n)]
+
+
+def row_patches(x, KW, OW, pads, out):
+    """im2col along the width of the zero-padded x, written into ``out``.
+
+    x (n, H, W, C_in) -> out (n, Hp, OW, KW, C_in) with out[k, r, ow, j] =
+    x_pad[k, r, ow + j]: one copy per kernel column j. Only the positions that
+    see x are written; the padding positions of ``out`` must hold zeros, so
+    one buffer from ``zeros`` serves chunk after chunk. Returns out as
+    P (n*Hp, OW, KW*C_in).
+    """
+    n, H, W, C_in = x.shape
+    (top, _), (left, _) = pads
+    for j in range(KW):
+        lo, hi = max(0, left - j), min(OW, W + left - j)  # output columns that see x
+        if hi > lo:
+            out[:, top:top + H, lo:hi, j, :] = x[:, :, lo + j - left:hi + j - left, :]
+    return out.reshape(n * out.shape[1], OW, KW * C_in)
+
+
+def _row_patch_chunks(x, KW, OW, pads):
+    """Yield (batch slice, its row patches P (n*Hp, OW, KW*C_in)) chunk by chunk, from one reused buffer.
+
+    Hp = H + top + bottom flat rows per sample; the largest chunk comes first.
+    """
+    xp = get_array_module(x)
+    N, H, W, C_in = x.shape
+    Hp = H + sum(pads[0])
+    chunks = batch_chunks(N, Hp * OW * KW * C_in * x.itemsize, xp)
+    buffer = xp.zeros((min(chunks[0].stop, N), Hp, OW, KW, C_in), dtype=x.dtype)
+    for s in chunks:
+        yield s, row_patches(x[s], KW, OW, pads, buffer[:len(x[s])])
+
+
+def _row_geometry(x, KH, KW, pads):
+    """(OH, OW, pads, Hp) of the stride-1 convolution of x: Hp = H + top + bottom flat rows per sample."""
+    H, W = x.shape[1:3]
+    OH, OW, pads = conv_geometry(H, W, KH, KW, 1, pads)
+    return OH, OW, pads, H + sum(pads[0])
+
+
+def _conv_chunk(P, kernel_rows, R, y_flat):
+    """y_flat (R*OW, C_out) = sum over kernel rows i of P[i : i + R] @ w[i], written in place."""
+    for i, w_i in enumerate(kernel_rows):
+        block = P[i:i + R].reshape(y_flat.shape[0], -1)  # kernel row i's block of the patch matrix
+        if i == 0:
+            get_array_module(P).matmul(block, w_i, out=y_flat)
+        else:
+            y_flat += block @ w_i
+
+
+def _weight_grad_chunk(P, dy_flat, R, dw):
+    """dw[i] (KW*C_in, C_out) += P[i : i + R]^T @ dy_flat for every kernel row i, in place."""
+    for i in range(len(dw)):
+        dw[i] += P[i:i + R].reshape(dy_flat.shape[0], -1).T @ dy_flat
+
+
+def _row_conv(x, w, pads, bias=None):
+    """Stride-1 convolution on row patches: x (N, H, W, C_in), w (KH, KW, C_in, C_out) -> y (N, OH, OW, C_out).
+
+    Plus ``bias`` (C_out,) when given. Each sample has Hp flat rows, of which
+    the first OH are outputs; the rest straddle two samples and are dropped.
+    """
+    return _row_conv_and_weight_grad(x, w, None, pads, bias)[0]
+
+
+def _row_weight_grad(x, dy, KH, KW, pads):
+    """Weight gradient of a stride-1 convolution on row patches: dw (KH, KW, C_in, C_out).
+
+    x (N, H, W, C_in), dy (N, OH, OW, C_out). dy is laid out on the Hp flat
+    rows of each sample, zero on the rows that straddle two samples.
+    """
+    xp = get_array_module(x)
+    C_in, C_out = x.shape[-1], dy.shape[-1]
+    OH, OW, pads, Hp = _row_geometry(x, KH, KW, pads)
+    dw = xp.zeros((KH, KW * C_in, C_out), dtype=x.dtype)
+    dy_rows = None
+    for s, P in _row_patch_chunks(x, KW, OW, pads):
+        n = len(P) // Hp
+        if dy_rows is None:  # the largest chunk comes first
+            dy_rows = xp.zeros((n, Hp, OW, C_out), dtype=x.dtype)
+        R = n * Hp - KH + 1  # flat rows whose kernel fits in P
+        dy_rows[:n, :OH] = dy[s]
+        _weight_grad_chunk(P, dy_rows[:n].reshape(-1, C_out)[:R * OW], R, dw)
+    return dw.reshape(KH, KW, C_in, C_out)
+
+
+def _row_conv_and_weight_grad(x, w, dy, pads, bias=None):
+    """y = conv(x, w) (+ bias) and, if ``dy`` is given, the weight gradient for x and dy, from one set of row patches.
+
+    x (N, H, W, C_in), w (KH, KW, C_in, C_out), dy (N, OH, OW, C_dy) or None
+    -> y (N, OH, OW, C_out), dw (KH, KW, C_in, C_dy) or None. The transposed
+    convolution's backward needs exactly this pair (its dx and dw); one pass
+    builds the row patches once for both.
+    """
+    xp = get_array_module(x)
+    C_in = x.shape[-1]
+    KH, KW, _, C_out = w.shape
+    OH, OW, pads, Hp = _row_geometry(x, KH, KW, pads)
+    kernel_rows = [w[i].reshape(KW * C_in, C_out) for i in range(KH)]
+    y = xp.empty((len(x), OH, OW, C_out), dtype=x.dtype)
+    y_rows = dy_rows = dw = None
+    if dy is not None:
+        dw = xp.zeros((KH, KW * C_in, dy.shape[-1]), dtype=x.dtype)
+    for s, P in _row_patch_chunks(x, KW, OW, pads):
+        n = len(P) // Hp
+        R = n * Hp - KH + 1  # flat rows whose kernel fits in P
+        if y_rows is None:  # the largest chunk comes first
+            y_rows = xp.empty((n * Hp, OW, C_out), dtype=x.dtype)
+            if dy is not None:
+                dy_rows = xp.zeros((n, Hp, OW, dy.shape[-1]), dtype=x.dtype)
+        _conv_chunk(P, kernel_rows, R, y_rows[:R].reshape(R * OW, C_out))  # a view: writes go to y_rows
+        outputs = y_rows[:n * Hp].reshape(n, Hp, OW, C_out)[:, :OH]
+        if bias is None:
+            y[s] = outputs
+        else:
+            xp.add(outputs, bias, out=y[s])
+        if dy is not None:
+            dy_rows[:n, :OH] = dy[s]
+            _weight_grad_chunk(P, dy_rows[:n].reshape(-1, dy.shape[-1])[:R * OW], R, dw)
+    return y, (None if dw is None else dw.reshape(KH, KW, C_in, -1))
+
+
+# --- strides through space-to-depth -----------------------------------------
+
+def space_to_depth(x, s):
+    """(N, H, W, C) -> (N, H/s, W/s, s*s*C): each s x s block becomes one pixel, channels (p, q, c)."""
+    N, H, W, C = x.shape
+    return x.reshape(N, H // s, s, W // s, s, C).transpose(0, 1, 3, 2, 4, 5).reshape(N, H // s, W // s, s * s * C)
+
+
+def depth_to_space(x, s):
+    """Inverse of space_to_depth: (N, h, w, s*s*C) -> (N, h*s, w*s, C)."""
+    N, h, w, D = x.shape
+    return x.reshape(N, h, w, s, s, D // (s * s)).transpose(0, 1, 3, 2, 4, 5).reshape(N, h * s, w * s, D // (s * s))
+
+
+def strided_kernel(w, s):
+    """(KH, KW, C_in, C_out) -> (ceil(KH/s), ceil(KW/s), s*s*C_in, C_out) for the space-to-depth input.
+
+    Tap (t, u) at block position (p, q) is w[t*s + p, u*s + q], zero past the
+    kernel. At s = 1 it is w itself.
+    """
+    xp = get_array_module(w)
+    KH, KW, C_in, C_out = w.shape
+    th, tw = -(-KH // s), -(-KW // s)
+    w_pad = xp.zeros((th * s, tw * s, C_in, C_out), dtype=w.dtype)
+    w_pad[:KH, :KW] = w
+    return w_pad.reshape(th, s, tw, s, C_in, C_out).transpose(0, 2, 1, 3, 4, 5).reshape(th, tw, s * s * C_in, C_out)
+
+
+def unstrided_kernel(w2, s, KH, KW):
+    """Inverse of strided_kernel (for gradients): (th, tw, s*s*C_in, C_out) -> (KH, KW, C_in, C_out).
+
+    The taps past the kernel are dropped.
+    """
+    th, tw, D, C_out = w2.shape
+    C_in = D // (s * s)
+    w_pad = w2.reshape(th, tw, s, s, C_in, C_out).transpose(0, 2, 1, 3, 4, 5).reshape(th * s, tw * s, C_in, C_out)
+    return w_pad[:KH, :KW]
+
+
+def _strided_geometry(H, W, KH, KW, stride, padding):
+    """Padding of the input for the space-to-depth form: whole blocks, enough rows for OH outputs.
+
+    Returns (top, left) and the padded size (Hp, Wp), multiples of the
+    stride; input rows/columns past Hp - top (Wp - left) meet no output.
+    """
+    OH, OW, ((top, _), (left, _)) = conv_geometry(H, W, KH, KW, stride, padding)
+    Hp = stride * (OH - 1 + -(-KH // stride))
+    Wp = stride * (OW - 1 + -(-KW // stride))
+    return (top, left), (Hp, Wp)
+
+
+def _to_blocks(x, stride, corner, size):
+    """Zero-pad x to ``size`` with ``corner`` = (top, left), then space_to_depth."""
+    xp = get_array_module(x)
+    N, H, W, C_in = x.shape
+    (top, left), (Hp, Wp) = corner, size
+    h, w = min(H, Hp - top), min(W, Wp - left)
+    x_pad = xp.zeros((N, Hp, Wp, C_in), dtype=x.dtype)
+    x_pad[:, top:top + h, left:left + w] = x[:, :h, :w]
+    return space_to_depth(x_pad, stride)
+
+
+def _stride_one_input(x, KH, KW, stride, padding):
+    """The input and padding of the stride-1 convolution equal to this one.
+
+    Stride 1: x and ``padding`` as they are. Stride s: x padded to whole
+    blocks and moved to depth, with no further padding; its kernel is
+    ``strided_kernel(w, s)``, ceil(KH/s) x ceil(KW/s).
+    """
+    if stride == 1:
+        return x, padding
+    corner, size = _strided_geometry(x.shape[1], x.shape[2], KH, KW, stride, padding)
+    return _to_blocks(x, stride, corner, size), "valid"
+
+
+# --- the primitives (signatures as in conv.py) -------------------------------------
+
+def conv(x, w, stride, padding, bias=None):
+    """y = conv(x, w) (+ bias): x (N, H, W, C_in), w (KH, KW, C_in, C_out) -> y (N, OH, OW, C_out).
+
+    ``bias`` (C_out,) is added inside the chunk loop when given.
+    """
+    KH, KW = w.shape[:2]
+    x1, pads = _stride_one_input(x, KH, KW, stride, padding)
+    return _row_conv(x1, strided_kernel(w, stride), pads, bias)
+
+
+def conv_weight_grad(x, dy, w_shape, stride, padding):
+    """dw of y = conv(x, w): x (N, H, W, C_in), dy (N, OH, OW, C_out) -> w_shape (KH, KW, C_in, C_out).
+
+    dw[i] = P[i : i + R]^T @ dy, summed over the batch, for the stride-1 form.
+    """
+    KH, KW = w_shape[:2]
+    x1, pads = _stride_one_input(x, KH, KW, stride, padding)
+    dw = _row_weight_grad(x1, dy, -(-KH // stride), -(-KW // stride), pads)
+    return unstrided_kernel(dw, stride, KH, KW)
+
+
+def conv_and_weight_grad(x, w, dy, stride, padding):
+    """(conv(x, w), conv_weight_grad(x, dy, w.shape)) from one set of row patches: the transposed convolution's backward.
+
+    x (N, H, W, C_in), w (KH, KW, C_in, C_out), dy (N, OH, OW, C_out)
+    -> y (N, OH, OW, C_out), dw (KH, KW, C_in, C_out).
+    """
+    KH, KW = w.shape[:2]
+    x1, pads = _stride_one_input(x, KH, KW, stride, padding)
+    y, dw = _row_conv_and_weight_grad(x1, strided_kernel(w, stride), dy, pads)
+    return y, unstrided_kernel(dw, stride, KH, KW)
+
+
+def conv_input_grad(dy, w, x_shape, stride, padding, bias=None):
+    """dx of y = conv(x, w): dy (N, OH, OW, C_out), w (KH, KW, C_in, C_out) -> dx x_shape (N, H, W, C_in).
+
+    Plus ``bias`` (C_in,) when given (the transposed convolution's bias).
+    Stride 1: the convolution of dy with w turned by 180 degrees and its
+    channel axes swapped, padded by KH-1-top above and KH-1-bottom below (so
+    the output has x's size). Stride s: the same for the space-to-depth
+    convolution, then depth_to_space and the padding cropped.
+    """
+    xp = get_array_module(dy)
+    N, H, W, C_in = x_shape
+    KH, KW = w.shape[:2]
+    if stride == 1:
+        (top, bottom), (left, right) = conv_geometry(H, W, KH, KW, 1, padding)[2]
+        w_turned = xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
+        turned_pads = ((KH - 1 - top, KH - 1 - bottom), (KW - 1 - left, KW - 1 - right))
+        dx = conv(dy, w_turned, 1, tuple((max(a, 0), max(b, 0)) for a, b in turned_pads), bias=bias)
+        if dx.shape[1:3] == (H, W):
+            return dx
+        # x padded by more than the kernel: the turned pads would be negative, so crop instead
+        t, l = max(top - KH + 1, 0), max(left - KW + 1, 0)
+        return xp.ascontiguousarray(dx[:, t:t + H, l:l + W])
+    (top, left), (Hp, Wp) = _strided_geometry(H, W, KH, KW, stride, padding)
+    blocks_shape = (N, Hp // stride, Wp // stride, stride * stride * C_in)
+    dx_pad = depth_to_space(conv_input_grad(dy, strided_kernel(w, stride), blocks_shape, 1, "valid"), stride)
+    h, w_ = min(H, Hp - top), min(W, Wp - left)
+    if (h, w_) == (H, W):
+        inside = dx_pad[:, top:top + H, left:left + W]
+        return xp.ascontiguousarray(inside) if bias is None else inside + bias
+    dx = xp.zeros(x_shape, dtype=dy.dtype)  # input rows/columns that meet no output
+    dx[:, :h, :w_] = dx_pad[:, top:top + h, left:left + w_]
+    return dx if bias is None else dx + bias
