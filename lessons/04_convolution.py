@@ -151,7 +151,7 @@ def conv_forward_im2col(x, w, b, stride=1, padding="same"):
 
 x, w, b = rng.standard_normal((2, 7, 7, 3)), rng.standard_normal((4, 4, 3, 5)), rng.standard_normal(5)
 for s in (1, 2):
-    mine, package = conv_forward_im2col(x, w, b, s)[0], conv2d_forward(x, w, b, s, "same")[0]
+    mine, package = conv_forward_im2col(x, w, b, s)[0], conv2d_forward(x, w, b, s, "same", tier="reference")[0]
     print(f"stride {s}: output {mine.shape}, max |mine - package| = {np.abs(mine - package).max():.1e}")
     np.testing.assert_allclose(mine, package, rtol=1e-10, atol=1e-10)
 
@@ -175,9 +175,9 @@ print(f"{'kernel':>7} {'stride':>6} {'x':>14} {'y':>14}   <conv(x), y>         <
 for K, s, H in [(4, 2, 8), (4, 1, 8), (3, 2, 8), (3, 1, 7)]:
     w = rng.standard_normal((K, K, 3, 4))
     x = rng.standard_normal((2, H, H, 3))
-    y = rng.standard_normal(conv2d_forward(x, w, np.zeros(4), s, "same")[0].shape)
-    left = np.sum(conv2d_forward(x, w, np.zeros(4), s, "same")[0] * y)
-    right = np.sum(x * conv2d_transpose_forward(y, w, np.zeros(3), s, "same")[0])
+    y = rng.standard_normal(conv2d_forward(x, w, np.zeros(4), s, "same", tier="reference")[0].shape)
+    left = np.sum(conv2d_forward(x, w, np.zeros(4), s, "same", tier="reference")[0] * y)
+    right = np.sum(x * conv2d_transpose_forward(y, w, np.zeros(3), s, "same", tier="reference")[0])
     print(f"{K}x{K:<5} {s:>6} {str(x.shape):>14} {str(y.shape):>14}   {left:+.12f}  {right:+.12f}")
     assert abs(left - right) < 1e-9 * max(1.0, abs(left))
 
@@ -211,14 +211,14 @@ cases = [("3x3 kernel of ones", np.ones((3, 3, 1, 1))), ("4x4 kernel of ones", n
          ("4x4 random kernel", w_random)]
 fig, axes = plt.subplots(1, 3, figsize=(10, 3.4), layout="constrained")
 for ax, (title, k) in zip(axes, cases):
-    out = conv2d_transpose_forward(flat, k, np.zeros(1), 2, "same")[0][0, :, :, 0]
+    out = conv2d_transpose_forward(flat, k, np.zeros(1), 2, "same", tier="reference")[0][0, :, :, 0]
     im = ax.imshow(out, cmap="magma")
     ax.set_title(f"{title}\n8x8 ones -> {out.shape[0]}x{out.shape[1]}", fontsize=9)
     ax.set_xticks([]), ax.set_yticks([])
     fig.colorbar(im, ax=ax, shrink=0.8)
 plt.show()
 
-inside = conv2d_transpose_forward(flat, w_random, np.zeros(1), 2, "same")[0][0, 1:-1, 1:-1, 0]
+inside = conv2d_transpose_forward(flat, w_random, np.zeros(1), 2, "same", tier="reference")[0][0, 1:-1, 1:-1, 0]
 quarters = sorted(round(float(w_random[p::2, q::2].sum()), 9) for p in (0, 1) for q in (0, 1))
 print("values inside the border:", sorted(float(v) for v in set(np.round(inside.ravel(), 9))))
 print("sums of the four quarters w[p::2, q::2]:", quarters)
@@ -267,7 +267,7 @@ for H, K, s in [(5, 3, 1), (7, 3, 2), (6, 4, 1), (7, 4, 2)]:
     results += r
     dout = rng.standard_normal(forward(**inputs)[0].shape)
     for mine, package in zip(my_conv_backward(dout, forward(**inputs)[1]),
-                             conv2d_backward(dout, conv2d_forward(inputs["x"], inputs["w"], inputs["b"], s)[1])):
+                             conv2d_backward(dout, conv2d_forward(inputs["x"], inputs["w"], inputs["b"], s, tier="reference")[1])):
         np.testing.assert_allclose(mine, package, rtol=1e-9, atol=1e-10)
 assert len(results) == 12 and all(r.passed for r in results), report(results, "my_conv_backward")
 
@@ -288,11 +288,11 @@ def roundoff_floor(out, dout, h=1e-5, tol=1e-7):
     return max(1e-8, float(np.finfo(np.float64).eps * np.sum(np.abs(out * dout)) / (h * tol)))
 
 
-layers = [("Conv2D 3x3 stride 1", Conv2D(2, 3, 3, stride=1, rng=rng, dtype=np.float64), (2, 5, 5, 2)),
-          ("Conv2D 3x3 stride 2", Conv2D(2, 3, 3, stride=2, rng=rng, dtype=np.float64), (2, 7, 7, 2)),
-          ("Conv2DTranspose 4x4 stride 2", Conv2DTranspose(3, 2, 4, stride=2, rng=rng, dtype=np.float64),
+layers = [("Conv2D 3x3 stride 1", Conv2D(2, 3, 3, stride=1, rng=rng, dtype=np.float64, tier="reference"), (2, 5, 5, 2)),
+          ("Conv2D 3x3 stride 2", Conv2D(2, 3, 3, stride=2, rng=rng, dtype=np.float64, tier="reference"), (2, 7, 7, 2)),
+          ("Conv2DTranspose 4x4 stride 2", Conv2DTranspose(3, 2, 4, stride=2, rng=rng, dtype=np.float64, tier="reference"),
            (2, 3, 3, 3)),
-          ("Conv2DTranspose 4x4 stride 1", Conv2DTranspose(3, 2, 4, stride=1, rng=rng, dtype=np.float64),
+          ("Conv2DTranspose 4x4 stride 1", Conv2DTranspose(3, 2, 4, stride=1, rng=rng, dtype=np.float64, tier="reference"),
            (2, 4, 4, 3))]
 for name, layer, shape in layers:
     layer.params["b"][...] = rng.standard_normal(layer.params["b"].shape)

@@ -225,9 +225,9 @@ for mine, package in zip(my_batchnorm_backward(dout, cache), batchnorm_backward(
 # %%
 def inner_path(width, rng):
     """Deconv 4x4 s1 -> BN -> LeakyReLU -> Deconv 4x4 s1 -> LeakyReLU (Fig. 5), float64."""
-    return Sequential([Conv2DTranspose(width, width, 4, stride=1, rng=rng, dtype=np.float64),
+    return Sequential([Conv2DTranspose(width, width, 4, stride=1, rng=rng, dtype=np.float64, tier="reference"),
                        BatchNorm2D(width, momentum=0.8, eps=1e-3, dtype=np.float64), LeakyReLU(0.2),
-                       Conv2DTranspose(width, width, 4, stride=1, rng=rng, dtype=np.float64),
+                       Conv2DTranspose(width, width, 4, stride=1, rng=rng, dtype=np.float64, tier="reference"),
                        LeakyReLU(0.2)])
 
 

@@ -174,7 +174,7 @@ D.set_rng(rng)                                   # D's dropout draws from the sa
 G.set_training(True)
 D.set_training(True).set_trainable(True)
 
-z = rng.standard_normal((16, 100), dtype=np.float32)          # what gan_step.sample_latent draws
+z = rng.standard_normal((16, 100), dtype=np.float32)          # what models.sample_latent draws
 fake = G.forward(z)
 x = np.concatenate([real, fake])
 y = np.concatenate([np.ones((16, 1), np.float32), np.zeros((16, 1), np.float32)])

@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # Reading Tables I and II (paper, Sec. VI, Tables I and II)
+# # Lesson 11: Reading Tables I and II (paper, Sec. VI, Tables I and II)
 #
 # The paper's claim rests on two tables: classifiers (VGG-19, AlexNet) trained with generated COVID
 # images and tested on real held-out ones, 136 test images for the binary task (Table I) and 272 for

@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # Measuring a GAN without downloaded weights (paper, Sec. VI, Figs. 6-9)
+# # Lesson 12: Measuring a GAN without downloaded weights (paper, Sec. VI, Figs. 6-9)
 #
 # The paper judges its generators by eye (Figs. 6-9) and through the classifiers of Tables I and II.
 # The usual number, FID, needs an Inception network trained on ImageNet, which we cannot download.
