@@ -40,7 +40,7 @@ from .run.state import TrainState
 
 KAGGLE_FACTOR = 5    # soft augmentation factor of the pretraining pool (Sec. III)
 CHECKPOINT_MINUTES = 5.0  # docs/design.md, "Checkpoints"
-# Per-preset defaults: docs/design.md, "Presets". Every choice is recorded in config.json; the
+# Per-preset defaults: docs/design.md, "Presets and their defaults". Every choice is recorded in config.json; the
 # options override them.
 PRESET_DEFAULTS = {
     "paper": dict(pretrain_epochs=100, finetune_epochs=100, lr=1e-5, max_iters_per_epoch=0, ema_decay=0.999),

@@ -1,4 +1,4 @@
-"""Held-out test split (paper Sec. IV-A; docs/design.md, "Held-out test split"): seeded, 68 per class,
+"""Held-out test split (paper Sec. IV-A; docs/design.md, "The held-out split and the COVID cap"): seeded, 68 per class,
 by patient, duplicates across patient ids merged, never reaching training."""
 import json
 

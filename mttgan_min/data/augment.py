@@ -8,8 +8,8 @@ change sides.
 
 Crops are drawn afresh each epoch; an epoch is ``factor x N`` crops, of which ``iterations_per_epoch``
 batches of ``batch_size // 2`` real crops are used (the other half of each GAN minibatch is generated).
-Paper: 5,649 Kaggle training images x 5 // 32 = 882 iterations per epoch (docs/design.md, "Soft
-augmentation and epoch length").
+Paper: 5,649 Kaggle training images x 5 // 32 = 882 iterations per epoch (docs/design.md, "Epoch length
+and soft augmentation").
 """
 import numpy as np
 

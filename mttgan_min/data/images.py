@@ -4,7 +4,7 @@
 Decisions, made once here for every loader:
 - Colour (RGB, CMYK, YCbCr, HSV, P palettes): Pillow's ITU-R 601-2 luma, L = 0.299 R + 0.587 G + 0.114 B.
 - Alpha (RGBA, LA, PA, P with transparency): ignored, i.e. dropped, not composited; the colour under a
-  transparent pixel is kept. The shared reduced copy of the data was made the same way.
+  transparent pixel is kept.
 - 16-bit and 32-bit integer ("I;16*", "I") and float ("F") images: rescaled by their actual range,
   (x - min) / (max - min) * 255, rounded; a constant image becomes 0. (Medical 16-bit PNGs often use
   only 10-12 of the 16 bits, so dividing by the bit depth would leave them nearly black.)

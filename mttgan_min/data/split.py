@@ -1,4 +1,4 @@
-"""The held-out test split (paper Sec. IV-A; docs/design.md, "Held-out test split"): n_test images per
+"""The held-out test split (paper Sec. IV-A; docs/design.md, "The held-out split and the COVID cap"): n_test images per
 class, drawn once, seeded, by patient.
 
 For each class separately: the class's patient groups are put in a seeded random order and taken greedily

@@ -29,7 +29,7 @@ from ..models import generate
 from .pictures import plot_losses, save_sample_grid
 from .state import save_networks
 
-BATCH = 32           # 16 real + 16 generated per D step, 32 latents per G step (docs/design.md, "Epoch length")
+BATCH = 32           # 16 real + 16 generated per D step, 32 latents per G step (docs/design.md, "One training iteration")
 PLOT_EVERY_S = 60.0  # redraw loss_curves.png at most this often during a stage (and at every stage end)
 PROGRESS_EVERY_S = 60.0  # a plain progress line this often when stdout is not a terminal
 SHORT_STAGE = 50     # a stage of fewer iterations is warned about (docs/design.md, "Short stages")
