@@ -7,6 +7,8 @@
                              d_loss, g_loss, d_real (mean D(real)), d_fake (mean D(fake)),
                              seconds (wall time of that iteration)
     RUN/loss_curves.png      the losses and D outputs against iterations (matplotlib Agg)
+    RUN/diversity.csv, .png  spread ratio and near-duplicate rate of the samples after every epoch
+                             (mttgan_min.run.diversity_log)
     RUN/samples/<stage>_e<epoch>.png   the fixed latent batch through G after every epoch
                              (student | teacher side by side during MTT fine-tuning)
     RUN/fixed_latent.npy     the fixed latent batch of the sample grids (also in every checkpoint)
