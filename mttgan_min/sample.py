@@ -20,6 +20,7 @@ from .run import rundir
 from .run.checkpoint import CheckpointError, check_groups, check_preset, load_checkpoint
 from .gan_step import sample_latent
 from .models import build_generator, get_preset
+from .threads import blas_threads
 
 
 class UsageError(Exception):
@@ -91,7 +92,8 @@ def main(argv=None):
         xp = backend.resolve_device(args.device)
         G, cfg, meta = load_generator(args.run, xp)
         try:
-            paths = generate_to_dir(G, args.n, args.out, cfg["latent"], args.seed, args.batch, xp)
+            with blas_threads(args.device):
+                paths = generate_to_dir(G, args.n, args.out, cfg["latent"], args.seed, args.batch, xp)
         except OSError as err:
             raise UsageError(f"cannot write to --out {args.out}: {err.strerror or err}.")
     except (UsageError, CheckpointError, backend.DeviceUnavailable) as err:

@@ -31,6 +31,7 @@ from .models import PRESETS, get_preset
 from .run.loop import (BATCH, NonFiniteError, StopFlag, Stopped, iterations_of, plan_stages,
                                  run_schedule)
 from .run.state import TrainState
+from .threads import blas_threads
 
 KAGGLE_FACTOR = 5    # SPEC "Data": soft augmentation factor of the pretraining pool
 # Per-preset defaults. The paper's learning rate is 1e-5 (Adam, beta1 0.5) for 100 + 100 full epochs,
@@ -294,10 +295,12 @@ def main(argv=None):
         options = resolve_options(args)
         if "resume" in options:
             cfg, run = load_resume(args)
-            return run_training(cfg, run, resume=True)
+            with blas_threads(cfg["device"]):
+                return run_training(cfg, run, resume=True)
         cfg = options
         run = Path(cfg["out"])
-        return run_training(cfg, run, resume=False)
+        with blas_threads(cfg["device"]):
+            return run_training(cfg, run, resume=False)
     except (UsageError, DataError, backend.DeviceUnavailable, rundir.RunDirError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
