@@ -43,12 +43,9 @@ KAGGLE_FACTOR = 5    # SPEC "Data": soft augmentation factor of the pretraining 
 # iterations (with 0.999 the teacher would still be 95% the pretrained generator at the end). Every
 # choice is recorded in config.json; the options override them.
 PRESET_DEFAULTS = {
-    "paper": dict(pretrain_epochs=100, finetune_epochs=100, lr=1e-5, max_iters_per_epoch=0, ema_decay=0.999,
-                  d_lr_factor=1.0, beta1=0.5),
-    "small": dict(pretrain_epochs=10, finetune_epochs=10, lr=2e-4, max_iters_per_epoch=0, ema_decay=0.999,
-                  d_lr_factor=1.0, beta1=0.5),
-    "tiny": dict(pretrain_epochs=6, finetune_epochs=2, lr=1e-3, max_iters_per_epoch=25, ema_decay=0.98,
-                 d_lr_factor=1.0, beta1=0.5),
+    "paper": dict(pretrain_epochs=100, finetune_epochs=100, lr=1e-5, max_iters_per_epoch=0, ema_decay=0.999),
+    "small": dict(pretrain_epochs=10, finetune_epochs=10, lr=2e-4, max_iters_per_epoch=0, ema_decay=0.999),
+    "tiny": dict(pretrain_epochs=6, finetune_epochs=2, lr=1e-3, max_iters_per_epoch=25, ema_decay=0.98),
 }
 MODES = ("baseline", "transfer", "mtt")
 
@@ -92,8 +89,7 @@ def build_parser():
       "only stage) " + _per_preset("finetune_epochs"))
     a("--max-iters-per-epoch", type=int, metavar="N", help="cap every epoch at N iterations, 0 = no cap "
       "(smoke tests, quick GPU checks) " + _per_preset("max_iters_per_epoch"))
-    a("--lr", type=float, help="Adam learning rate of G; D takes it times the preset's d_lr_factor "
-      "(1 except tiny) " + _per_preset("lr"))
+    a("--lr", type=float, help="Adam learning rate of G and D " + _per_preset("lr"))
     a("--ema-decay", type=float, metavar="ALPHA", help="mtt only: teacher = alpha * teacher + "
       "(1 - alpha) * student after every step " + _per_preset("ema_decay"))
     a("--ema-buffers", choices=("average", "copy"), help="mtt only: the teacher's batch-norm "
@@ -143,7 +139,6 @@ def resolve_options(args):
     cfg = dict(
         mode=mode, preset=preset, device=device,
         lr=given.get("lr", defaults["lr"]),
-        d_lr_factor=defaults["d_lr_factor"], beta1=defaults["beta1"],
         pretrain_epochs=0 if mode == "baseline" or "pretrained" in given
         else given.get("pretrain_epochs", defaults["pretrain_epochs"]),
         finetune_epochs=given.get("finetune_epochs", defaults["finetune_epochs"]),

@@ -65,9 +65,8 @@ class TrainState:
     # --- schedule ---------------------------------------------------------
     def begin_stage(self, with_teachers):
         """Fresh Adam moments; teachers (if any) start as copies of the current students."""
-        lr, beta1 = float(self.cfg["lr"]), float(self.cfg.get("beta1", 0.5))
-        d_lr = lr * float(self.cfg.get("d_lr_factor", 1.0))  # runs made before these keys used 0.5 and 1
-        self.opt_G, self.opt_D = Adam(self.G, lr=lr, beta1=beta1), Adam(self.D, lr=d_lr, beta1=beta1)
+        lr = float(self.cfg["lr"])
+        self.opt_G, self.opt_D = Adam(self.G, lr=lr), Adam(self.D, lr=lr)
         buffers = self.cfg["ema_buffers"]
         self.teachers = (EMATeacher(self.G, buffers), EMATeacher(self.D, buffers)) if with_teachers else None
         self.epoch = self.iteration = 0
