@@ -22,6 +22,7 @@ from .cli import HelpFormatter, non_negative_int, positive_int
 from .ema import EMATeacher
 from .gan_step import mtt_gan_step
 from .models import PRESETS, build_discriminator, build_generator, get_preset
+from .threads import blas_threads
 
 
 def run_benchmark(preset="tiny", xp=np, iters=10, warmup=2, seed=0, teachers=True):
@@ -75,8 +76,11 @@ def main(argv=None):
     except DeviceUnavailable as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(json.dumps(run_benchmark(args.preset, xp, args.iters, args.warmup, args.seed,
-                                   not args.no_teachers)))
+    with blas_threads(args.device) as threads:
+        result = run_benchmark(args.preset, xp, args.iters, args.warmup, args.seed, not args.no_teachers)
+    if xp is np:
+        result["blas_threads"] = threads if threads is not None else "environment"
+    print(json.dumps(result))
     return 0
 
 

@@ -7,7 +7,7 @@ docs/design.md, "The three GANs and their stages").
         for each epoch: remember the data generator's state, then for each iteration
             real = next 16 soft-augmented crops; one ``gan_step.mtt_gan_step``; NaN check; metrics row
         every --checkpoint-minutes of training: a checkpoint (mid-epoch; resume replays the epoch's crops)
-        after each epoch: summary line, sample grid, checkpoint
+        after each epoch: summary line, sample grid, diversity (diversity_log), checkpoint
         after the stage: export (pretrained.npz, or generator.npz at the end), fresh Adam moments,
                          EMA teachers for MTT-GAN fine-tuning
 
@@ -24,6 +24,7 @@ import time
 from tqdm import tqdm
 
 from .. import backend, gan_step
+from . import diversity_log
 from ..data import epoch_real_batches, iterations_per_epoch
 from ..models import generate
 from .pictures import plot_losses, save_sample_grid
@@ -199,6 +200,10 @@ def run_schedule(cfg, run, state, pools, stop, log):
             stage_done = state.epoch == stage["epochs"]
             plot = stage_done or time.monotonic() - last_plot > PLOT_EVERY_S
             save_epoch_outputs(run, state, stage, state.epoch, plot)
+            nets = [("student", state.G)] + ([("teacher", state.final_generator())] if state.teachers else [])
+            div = diversity_log.measure(nets, images, lambda G, z: generate(G, z, state.xp), cfg["latent"])
+            diversity_log.record(run, stage["name"], state.epoch, div)
+            bar.write(diversity_log.summary(div))
             last_plot = time.monotonic() if plot else last_plot
             if stage_done:
                 finish_stage(cfg, run, state, stages)  # moves state to the next stage

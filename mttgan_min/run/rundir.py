@@ -37,6 +37,9 @@ FILES = (
                     "(mean D(real)), d_fake (mean D(fake)), seconds (wall time of that iteration); "
                     "only ever appended to"),
     ("loss_curves.png", "the losses and D outputs against iterations"),
+    ("diversity.csv", "after every epoch, how varied the samples are: spread ratio and near-duplicate "
+                      "rate of 256 samples against the stage's real images (student, and teacher)"),
+    ("diversity.png", "the same against epochs"),
     ("samples/<stage>_e<epoch>.png", "the fixed latent batch through G after every epoch (student | "
                                      "teacher side by side during MTT-GAN fine-tuning); the title says "
                                      "which stage and epoch"),
