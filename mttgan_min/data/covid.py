@@ -82,12 +82,21 @@ def load_covid(covid_dir, size, cache_dir=None, progress=True):
     """
     root = resolve_covid_dir(covid_dir)
     kept, skipped, _ = select_rows(read_metadata(root))
+    return rows_to_dataset(root, kept, skipped, size, "covid", {"view": 2}, cache_dir, progress, "COVID images")
+
+
+def rows_to_dataset(root, kept, skipped, size, label, meta, cache_dir=None, progress=True, desc="images"):
+    """Decode the selected metadata rows into a Dataset labelled ``label``.
+
+    kept: [(relpath, patient, ...)] rows; skipped: [(file, reason)] so far (files that are missing or
+    cannot be decoded are added with their reason); meta: {name: index into a kept row}.
+    """
     present = [k for k in kept if (root / k[0]).is_file()]
-    skipped += [(k[0], "named in metadata.csv but the image file is missing") for k in kept
-                if not (root / k[0]).is_file()]
-    dec = load_images(root, [k[0] for k in present], size, cache_dir, progress, desc="COVID images")
+    skipped = skipped + [(k[0], "named in metadata.csv but the image file is missing") for k in kept
+                         if not (root / k[0]).is_file()]
+    dec = load_images(root, [k[0] for k in present], size, cache_dir, progress, desc=desc)
     good = [k for k, ok in zip(present, dec.ok) if ok]
     col = lambda i: np.array([k[i] for k in good], dtype=str)
-    hires = dec.images[..., None]
-    return Dataset(resize(hires, size), np.full(len(good), "covid"), col(1), col(0), skipped + dec.skipped,
-                   {"view": col(2)}, hires)
+    hires = dec.images[..., None]               # the cache keeps the source copy; the pool is at size S
+    return Dataset(resize(hires, size), np.full(len(good), label), col(1), col(0), skipped + dec.skipped,
+                   {name: col(i) for name, i in meta.items()}, hires)

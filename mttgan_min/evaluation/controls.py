@@ -14,10 +14,7 @@ from pathlib import Path
 import numpy as np
 from scipy import optimize
 
-from ..data.cache import load_images
-from ..data.covid import VIEWS, read_metadata, resolve_covid_dir, select_rows
-from ..data.dataset import Dataset
-from ..data.resample import resize
+from ..data.covid import VIEWS, read_metadata, resolve_covid_dir, rows_to_dataset, select_rows
 from . import stats
 
 
@@ -130,15 +127,8 @@ def load_adult_probe_dataset(covid_dir, size, exclude_files=(), cache_dir=None, 
     meta["view"], meta["finding"], meta["age"] (as printed in metadata.csv, "" when unknown)."""
     root = resolve_covid_dir(covid_dir)
     kept, skipped = select_probe_rows(read_metadata(root), exclude_files)
-    present = [k for k in kept if (root / k[0]).is_file()]
-    skipped += [(k[0], "named in metadata.csv but the image file is missing") for k in kept
-                if not (root / k[0]).is_file()]
-    dec = load_images(root, [k[0] for k in present], size, cache_dir, progress, desc="non-COVID probe")
-    good = [k for k, ok in zip(present, dec.ok) if ok]
-    col = lambda i: np.array([k[i] for k in good], dtype=str)
-    hires = dec.images[..., None]               # the cache keeps the source copy; the probe needs size S
-    return Dataset(resize(hires, size), np.full(len(good), "not_covid"), col(1), col(0), skipped + dec.skipped,
-                   {"view": col(2), "finding": col(3), "age": col(4)}, hires)
+    return rows_to_dataset(root, kept, skipped, size, "not_covid", {"view": 2, "finding": 3, "age": 4},
+                           cache_dir, progress, "non-COVID probe")
 
 
 def load_adult_probe(covid_dir, size, exclude_files=(), cache_dir=None, progress=True):
