@@ -7,7 +7,7 @@ run) the BLAS threads wait on each other. Measured in-process on a 2-core machin
 iteration took 2,090 ms with one thread and 44,300 ms with two while other work loaded the machine;
 on a quiet machine one thread was also faster (about 400-470 ms against 585-605 ms).
 
-So the commands (train, bench, sample) run their work inside ``blas_threads(...)``, which limits
+So the commands (train, bench, sample, evaluate) run their work inside ``blas_threads(...)``, which limits
 the BLAS to ``CPU_THREADS`` threads on the CPU device and leaves the GPU device alone (CuPy does
 not use it). A user who sets OPENBLAS_NUM_THREADS, OMP_NUM_THREADS or MKL_NUM_THREADS keeps their
 choice. Nothing is changed at import time: the limit holds only inside the ``with`` block
