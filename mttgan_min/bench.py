@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from .adam import Adam
-from .backend import DeviceUnavailable, make_rng, resolve_device, synchronize
+from .backend import DEVICES, DeviceUnavailable, make_rng, resolve_device, synchronize
 from .cli import HelpFormatter, non_negative_int, positive_int
 from .ema import EMATeacher
 from .gan_step import mtt_gan_step
@@ -64,7 +64,7 @@ def main(argv=None):
         description="Time one MTT-GAN training iteration (batch 32) and print one JSON line.")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny",
                         help="network and image size (tiny: 32x32)")
-    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
                         help="cpu (NumPy) or gpu (CuPy); set CUPY_TF32=1 to allow TF32 on the GPU")
     parser.add_argument("--iters", type=positive_int, default=10, help="timed iterations; the median is reported")
     parser.add_argument("--warmup", type=non_negative_int, default=2, help="untimed iterations first")

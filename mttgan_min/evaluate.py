@@ -28,6 +28,7 @@ from tqdm import tqdm
 from . import __version__, backend
 from .cli import HelpFormatter, UsageError, non_negative_int, positive_int
 from .data import DataError, prepare_data
+from .data.prepare import PAPER_COVID_TRAIN
 from .evaluation import controls, stats, tables
 from .evaluation.classifiers import NAMES as CLASSIFIER_NAMES, build_classifier
 from .evaluation.train_classifier import predict_proba, train_classifier, write_curves
@@ -37,7 +38,7 @@ from .fileio import atomic_write
 from .models import PRESETS
 from .run import rundir
 from .run.checkpoint import CheckpointError
-from .run.loop import StopFlag, Stopped
+from .run.loop import Interrupted, NonFiniteError, StopFlag, Stopped
 from .run.pictures import save_sample_grid
 from .threads import blas_threads
 
@@ -147,7 +148,7 @@ def resolve_options(args, argv):
             raise UsageError(f"--gan {name}={run} is not a run directory (no config.json).")
         if not (run / "generator.npz").is_file():
             raise UsageError(f"--gan {name}={run} has no generator.npz: its training has not finished.")
-        runs[name] = rundir.read_json(run / "config.json")
+        runs[name] = {"options": rundir.read_options(run / "config.json")}
     for name, folder in folders.items():
         if not Path(folder).is_dir():
             raise UsageError(f"--generated {name}={folder} is not a folder.")
@@ -165,6 +166,11 @@ def resolve_options(args, argv):
         raise UsageError(f"the runs were split with different seeds ({sorted(seeds)}), so their held-out test "
                          "images differ.")
     split_seed = seeds.pop() if seeds else (args.split_seed or 0)
+    caps = {r["options"].get("covid_train_cap", PAPER_COVID_TRAIN) for r in runs.values()}
+    if len(caps) > 1:
+        raise UsageError(f"the runs trained on different numbers of real COVID images (--covid-train-cap "
+                         f"{', '.join(map(str, sorted(caps, key=str)))}), so their real training images differ.")
+    covid_train_cap = caps.pop() if caps else PAPER_COVID_TRAIN
     covid_dirs = {r["options"].get("covid_dir") for r in runs.values()}
     covid_dir = args.covid_dir or (covid_dirs.pop() if len(covid_dirs) == 1 else None)
     kaggle_dirs = {r["options"].get("kaggle_dir") for r in runs.values()} - {None}
@@ -189,7 +195,7 @@ def resolve_options(args, argv):
         classifiers=names, controls=bool(args.controls), quality=bool(args.quality),
         seeds=_seeds(args.seeds, d["seeds"]), epochs=args.epochs or d["epochs"], lr=lr,
         images_per_class=args.images_per_class or d["images_per_class"], select=args.select,
-        latent_seed=args.latent_seed, split_seed=split_seed, preset=preset,
+        latent_seed=args.latent_seed, split_seed=split_seed, covid_train_cap=covid_train_cap, preset=preset,
         device=args.device or "cpu", out=str(args.out), data_seed=0)
 
 
@@ -323,7 +329,7 @@ def run_evaluation(cfg, out, resume, argv=None):
     xp = backend.resolve_device(cfg["device"])
     size = PRESETS[cfg["preset"]].image_size
     prepared = prepare_data(cfg["kaggle_dir"], cfg["covid_dir"], size=size, seed=cfg["split_seed"],
-                            covid_train_cap=159)
+                            covid_train_cap=cfg.get("covid_train_cap", PAPER_COVID_TRAIN))
     check_split(prepared, cfg)
     check_pools(prepared.kaggle_train, cfg["tasks"], cfg["images_per_class"])
     if resume:
@@ -370,8 +376,8 @@ def run_evaluation(cfg, out, resume, argv=None):
                         results.append(res)
                         predictions[(task, row, res["classifier"], 0)] = \
                             {"y_true": test["y"], "y_pred": y_pred, "files": test["files"]}
-                    if stop.signum is not None:
-                        raise Stopped(128 + int(stop.signum))
+                if stop.signum is not None:
+                    raise Stopped(128 + int(stop.signum))
     write_results_csv(out / "results.csv", results)
     tables.write_outputs(results, predictions, out)
     rundir.write_json(out / "training_sets.json", compositions)
@@ -384,8 +390,8 @@ def run_evaluation(cfg, out, resume, argv=None):
     return results
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+def _raise_interrupt(signum, frame):  # before the loop, SIGTERM acts like Ctrl-C, with its own exit code
+    raise Interrupted(128 + signum)
 
 
 def main(argv=None):
@@ -403,7 +409,7 @@ def main(argv=None):
             out = Path(args.resume)
             if not (out / "config.json").is_file():
                 raise UsageError(f"--resume {out} is not an evaluation directory (no config.json).")
-            cfg = rundir.read_json(out / "config.json")["options"]
+            cfg = rundir.read_options(out / "config.json")
             if args.device:
                 cfg["device"] = args.device
             resume = True
@@ -425,12 +431,15 @@ def main(argv=None):
         print(f"stopped: every finished epoch is saved; continue with python -m mttgan_min.evaluate "
               f"--resume {out}", file=sys.stderr)
         return stopped.code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         started = out is not None and (out / "config.json").is_file()
         print(f"interrupted; continue with python -m mttgan_min.evaluate --resume {out}" if started else
               "interrupted before the evaluation started; nothing to resume, run the command again.",
               file=sys.stderr)
-        return 130
+        return getattr(err, "code", 130)
+    except NonFiniteError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except OSError as err:
         print(f"error: could not write {err.filename or ''}: {err.strerror or err}.", file=sys.stderr)
         return 1

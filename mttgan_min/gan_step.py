@@ -12,7 +12,7 @@ Per minibatch of 32:
 from .backend import get_array_module, to_numpy
 from .losses import bce_with_logits_backward, bce_with_logits_forward
 from .layers.activations import sigmoid
-from .models import LATENTS, sample_latent  # noqa: F401  (LATENTS: the choices of --latent)
+from .models import sample_latent
 
 
 def _fill(xp, n, value, dtype):

@@ -29,11 +29,12 @@ from . import __version__
 from . import backend
 from .cli import HelpFormatter, UsageError
 from .data import DataError, prepare_data
+from .data.prepare import PAPER_COVID_TRAIN
 from .fileio import atomic_write
 from .models import LATENTS, PRESETS, get_preset
 from .run import rundir
 from .run.checkpoint import CheckpointError, load_latest
-from .run.loop import (BATCH, NonFiniteError, StopFlag, Stopped, iterations_of, plan_stages,
+from .run.loop import (BATCH, Interrupted, NonFiniteError, StopFlag, Stopped, iterations_of, plan_stages,
                        run_schedule, short_stage_warnings)
 from .run.pictures import plot_losses
 from .run.state import TrainState
@@ -50,14 +51,6 @@ PRESET_DEFAULTS = {
 }
 MODES = ("baseline", "transfer", "mtt")
 RESUME_OPTIONS = ("resume", "device", "checkpoint_minutes", "kaggle_dir", "covid_dir")  # may go with --resume
-
-
-class Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM before the training loop; ``code`` is 128 + the signal number."""
-
-    def __init__(self, code=130):
-        super().__init__(code)
-        self.code = code
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -172,7 +165,7 @@ def resolve_options(args):
         latent=given.get("latent", "normal"),
         seed=given.get("seed", 0),
         kaggle_dir=given.get("kaggle_dir"), covid_dir=given.get("covid_dir"),
-        covid_train_cap=given.get("covid_train_cap", 159),
+        covid_train_cap=given.get("covid_train_cap", PAPER_COVID_TRAIN),
         max_iters_per_epoch=given.get("max_iters_per_epoch", defaults["max_iters_per_epoch"]),
         pretrained=given.get("pretrained"),
         batch_size=BATCH,
@@ -238,15 +231,7 @@ def load_resume(options):
     if not (run / "config.json").is_file() or not (
             (run / "checkpoint.npz").is_file() or (run / "checkpoint.prev.npz").is_file()):
         raise UsageError(f"--resume {run} is not a run directory (it needs config.json and checkpoint.npz).")
-    try:
-        saved = rundir.read_json(run / "config.json")
-    except ValueError as err:
-        raise UsageError(f"{run / 'config.json'} is not valid JSON ({err}), so the run's settings are unknown.")
-    except OSError as err:
-        raise UsageError(f"cannot read {run / 'config.json'}: {err.strerror or err}.")
-    if not isinstance(saved, dict) or not isinstance(saved.get("options"), dict):
-        raise UsageError(f"{run / 'config.json'} has no \"options\" record, so the run's settings are unknown.")
-    cfg = dict(saved["options"], out=str(run))
+    cfg = dict(rundir.read_options(run / "config.json"), out=str(run))
     cfg.setdefault("checkpoint_minutes", CHECKPOINT_MINUTES)  # runs made before the option existed
     for opt in ("device", "checkpoint_minutes"):
         if opt in options:

@@ -140,3 +140,28 @@ def test_ctrl_c_stops_and_resume_finishes(gan_runs, tmp_path, capsys, monkeypatc
     rows = read_csv(out / "results.csv")
     assert [r["row"] for r in rows] == ["mtt_gen", "mtt_real_gen"]
     assert all(r["epoch"] == "2" for r in rows)
+
+
+@pytest.mark.parametrize("content, words", [("{not json", "not valid JSON"), ('{"seed": 1}', 'no "options"')])
+def test_a_broken_run_config_is_one_sentence(gan_runs, tmp_path, capsys, content, words):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "generator.npz").write_bytes((gan_runs[0] / "generator.npz").read_bytes())
+    (run / "config.json").write_text(content)
+    assert words in refusal(["--gan", f"mtt={run}", "--out", str(tmp_path / "e")] + FAST, capsys)
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "config.json").write_text(content)
+    assert words in refusal(["--resume", str(tmp_path / "e")], capsys)
+
+
+def test_runs_with_different_covid_caps_are_refused(gan_runs, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("generator.npz", "split.json"):
+        (run / name).write_bytes((gan_runs[0] / name).read_bytes())
+    config = json.loads((gan_runs[0] / "config.json").read_text())
+    config["options"]["covid_train_cap"] = 100
+    (run / "config.json").write_text(json.dumps(config))
+    err = refusal(["--gan", f"mtt={run}", "--gan", f"baseline={gan_runs[0]}", "--out", str(tmp_path / "e")] + FAST,
+                  capsys)
+    assert "different numbers of real COVID images" in err

@@ -23,7 +23,7 @@ from ..adam import Adam
 from ..layers.activations import softmax
 from ..losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from ..run.checkpoint import load_checkpoint, save_checkpoint
-from ..run.loop import Stopped
+from ..run.loop import NonFiniteError, Stopped
 
 BATCH = 32
 VAL_FRACTION = 0.3
@@ -123,9 +123,9 @@ def train_classifier(net, images, labels, *, epochs, lr=1e-5, seed=0, xp=np, sel
                 if stop is not None and stop.signum is not None:
                     raise Stopped(128 + int(stop.signum))
             net.clear_cache()
-            val_loss, val_acc = evaluate_split(net, x_val, y_val, xp)
             if not math.isfinite(loss_sum):
-                raise FloatingPointError(f"the training loss of {desc} is not finite at epoch {epoch}")
+                raise NonFiniteError(f"the training loss of {desc} is not finite at epoch {epoch}")
+            val_loss, val_acc = evaluate_split(net, x_val, y_val, xp)
             history.append(dict(epoch=epoch, train_loss=loss_sum / len(train_idx),
                                 train_accuracy=correct / len(train_idx), val_loss=val_loss,
                                 val_accuracy=val_acc, seconds=time.perf_counter() - t0))

@@ -23,6 +23,7 @@ from PIL import Image
 
 from ..data.augment import crop_and_resize, random_crop_boxes
 from ..data.dataset import CLASSES
+from ..data.prepare import PAPER_COVID_TRAIN
 from ..data.split import class_rng
 from ..models import generate, sample_latent
 from ..run.pictures import to_uint8
@@ -34,7 +35,7 @@ GANS = ("baseline", "baseline_aug", "transfer", "mtt")
 ROW_SOURCES = {"baseline": ("baseline", "gen"), "baseline_aug": ("baseline_aug", "gen"),
                "transfer_gen": ("transfer", "gen"), "transfer_real_gen": ("transfer", "real+gen"),
                "mtt_gen": ("mtt", "gen"), "mtt_real_gen": ("mtt", "real+gen"), "real_only": (None, "real")}
-PAPER_REAL, PAPER_PER_CLASS = 159, 1400
+PAPER_REAL, PAPER_PER_CLASS = PAPER_COVID_TRAIN, 1400
 
 
 class TrainSetError(ValueError):

@@ -74,7 +74,8 @@ def verify_checkpoint(path, expected):
     shapes and dtypes with ``expected`` {key: (shape, dtype)}; raise CheckpointError if they differ."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            got = {key: (data[key].shape, data[key].dtype) for key in data.files}
+            arrays = {key: data[key] for key in data.files}  # each member read (and checked) once
+            got = {key: (a.shape, a.dtype) for key, a in arrays.items()}
     except Exception as err:
         raise CheckpointError(f"the checkpoint just written to {path} cannot be read back "
                               f"({type(err).__name__}: {err}).") from err

@@ -45,9 +45,9 @@ def measure(generators, real_pool, generate, latent="normal"):
     generate(G, z) -> images (N, S, S, 1) NumPy in [0, 1], G in inference mode.
     """
     out = {}
+    z, real = fixed_inputs(real_pool, generators[0][1].input_shape[0], latent)  # the same for every G
     for name, G in generators:
         t0 = time.perf_counter()
-        z, real = fixed_inputs(real_pool, G.input_shape[0], latent)
         out[name] = dict(diversity(generate(G, z), real), seconds=time.perf_counter() - t0)
     return out
 

@@ -66,6 +66,14 @@ def iterations_of(stage, n_images, cap):
     return min(per_epoch, cap) if cap else per_epoch
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM before a command's main loop; ``code`` is 128 + the signal number."""
+
+    def __init__(self, code=130):
+        super().__init__(code)
+        self.code = code
+
+
 class StopFlag:
     """While active, SIGINT/SIGTERM only set a flag; the loop checks it after every iteration."""
 

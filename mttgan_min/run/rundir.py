@@ -154,6 +154,23 @@ def split_path(run):
     return run / OLD_SPLIT if not (run / SPLIT).exists() and (run / OLD_SPLIT).exists() else run / SPLIT
 
 
+def read_options(path):
+    """The "options" record of a run's (or an evaluation's) config.json at ``path``, as a dict.
+
+    Raises RunDirError with one sentence when the file cannot be read, is not JSON or has no record.
+    """
+    path = Path(path)
+    try:
+        saved = read_json(path)
+    except ValueError as err:
+        raise RunDirError(f"{path} is not valid JSON ({err}), so the run's settings are unknown.") from None
+    except OSError as err:
+        raise RunDirError(f"cannot read {path}: {err.strerror or err}.") from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("options"), dict):
+        raise RunDirError(f"{path} has no \"options\" record, so the run's settings are unknown.")
+    return saved["options"]
+
+
 def write_json(path, obj):
     """Write ``obj`` as indented JSON, atomically."""
     text = json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n"
