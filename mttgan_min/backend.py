@@ -34,7 +34,7 @@ def gpu_problem():
         return f"--device gpu needs CuPy, which is not installed: {CUPY_HINT}."
     try:
         if cupy.cuda.runtime.getDeviceCount() < 1:
-            return f"--device gpu found CuPy but no CUDA GPU: run on a machine with an NVIDIA GPU or use --device cpu."
+            return "--device gpu found CuPy but no CUDA GPU: run on a machine with an NVIDIA GPU or use --device cpu."
         cupy.zeros(1).sum().item()  # compiles and runs a kernel
     except Exception as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

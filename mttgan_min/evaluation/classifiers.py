@@ -105,11 +105,6 @@ def _finish(net, init, rng):
     return he_uniform(net, rng) if init == "he" else net
 
 
-def standardizer(net):
-    """The network's Standardize layer (its first)."""
-    return net.layers[0]
-
-
 def build_vgg19(preset="paper", num_classes=4, rng=None, dtype=np.float32, init="he"):
     """VGG-19: images (N, S, S, 1) -> logits (N, num_classes). ``rng``: NumPy Generator (initialisation)."""
     p = get_classifier_preset(preset)
