@@ -30,4 +30,18 @@ def positive_int(text):
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """One help style for every command: the description as written, each default as '(default: X)'."""
+    """One help style for every command: the description as written, each default as '(default: X)'.
+
+    An option without a default (None, or an empty list) prints none: its help says what happens
+    when it is not given, or gives per-preset defaults through ``per_preset``.
+    """
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def per_preset(table, key):
+    """'(default: 100 for paper, 10 for small, 6 for tiny)' for ``table`` {preset: {key: value}}."""
+    return "(default: " + ", ".join(f"{v[key]:g} for {k}" for k, v in table.items()) + ")"

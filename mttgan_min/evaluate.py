@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import __version__, backend
-from .cli import HelpFormatter, UsageError, non_negative_int, positive_int
+from .cli import HelpFormatter, UsageError, per_preset, non_negative_int, positive_int
 from .data import DataError, prepare_data
 from .data.prepare import PAPER_COVID_TRAIN
 from .evaluation import controls, stats, tables
@@ -56,20 +56,11 @@ RESULT_KEYS = ("task", "row", "classifier", "seed")
 
 
 def _per_preset(key):
-    return "(default: " + ", ".join(f"{v[key]:g} for {k}" for k, v in EVAL_DEFAULTS.items()) + ")"
-
-
-class _Help(HelpFormatter):
-    """The package's help style; an option whose default depends on others says so itself."""
-
-    def _get_help_string(self, action):
-        if action.default is None or action.default == []:
-            return action.help
-        return super()._get_help_string(action)
+    return per_preset(EVAL_DEFAULTS, key)
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m mttgan_min.evaluate", formatter_class=_Help,
+    p = argparse.ArgumentParser(prog="python -m mttgan_min.evaluate", formatter_class=HelpFormatter,
                                 description="Train the paper's classifiers on generated COVID images and test them on "
                                 "held-out real ones (Tables I and II), with controls and GAN measures.",
                                 epilog="Exit codes: 0 done, 1 failed, 2 usage error, 130/143 stopped "

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from . import backend, evaluate, train
-from .cli import UsageError, positive_int
+from .cli import HelpFormatter, UsageError, positive_int
 from .models import PRESETS
 
 # (name, train options): the order matters, MTT-GAN reuses the Transfer run's pretraining.
@@ -29,7 +29,7 @@ GAN_STEPS = (
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m mttgan_min.reproduce", formatter_class=evaluate._Help,
+    p = argparse.ArgumentParser(prog="python -m mttgan_min.reproduce", formatter_class=HelpFormatter,
                                 description="Train the paper's four GANs and evaluate them (Tables I and II, "
                                             "controls, GAN measures) in one resumable command.")
     a = p.add_argument

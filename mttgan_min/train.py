@@ -27,7 +27,7 @@ import numpy as np
 
 from . import __version__
 from . import backend
-from .cli import HelpFormatter, UsageError
+from .cli import HelpFormatter, UsageError, per_preset
 from .data import DataError, prepare_data
 from .data.prepare import PAPER_COVID_TRAIN
 from .fileio import atomic_write
@@ -111,7 +111,7 @@ def build_parser():
 
 
 def _per_preset(key):
-    return "(default: " + ", ".join(f"{v[key]:g} for {k}" for k, v in PRESET_DEFAULTS.items()) + ")"
+    return per_preset(PRESET_DEFAULTS, key)
 
 
 def _opt(name):
