@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import to_device, to_numpy
+from .layers.base import infer
 from .layers import (BatchNorm2D, Conv2D, Conv2DTranspose, Dense, Dropout, Flatten, LeakyReLU,
                      Reshape, Residual, Sequential, Sigmoid)
 
@@ -119,16 +119,9 @@ def generate(G, z, xp=np, batch=64):
     """Images (N, S, S, 1) as a NumPy array from latents z (N, latent_dim), G in inference mode.
 
     Batch normalisation uses its running statistics; ``z`` is sent to ``xp`` ``batch`` rows at a
-    time, and G's training flag is restored afterwards.
+    time, and G's training flags are restored afterwards (``layers.base.infer``).
     """
-    was_training = next(G.walk()).training
-    G.set_training(False)
-    try:
-        out = [to_numpy(G.forward(to_device(z[i:i + batch], xp))) for i in range(0, len(z), batch)]
-    finally:
-        G.set_training(was_training)
-        G.clear_cache()
-    return np.concatenate(out)
+    return infer(G, z, xp, batch)
 
 
 def summary(net):

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from .. import backend
 from ..adam import Adam
 from ..layers.activations import softmax
+from ..layers.base import infer
 from ..losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from ..run.checkpoint import load_checkpoint, save_checkpoint
 from ..run.loop import NonFiniteError, Stopped
@@ -47,16 +48,7 @@ def stratified_split(labels, fraction=VAL_FRACTION, seed=0):
 
 def predict_logits(net, images, xp, batch=64):
     """Logits (N, K) NumPy float32 of images (N, S, S, 1) NumPy, the network in inference mode."""
-    was = [layer.training for layer in net.walk()]
-    net.set_training(False)
-    try:
-        out = [backend.to_numpy(net.forward(backend.to_device(images[i:i + batch], xp)))
-               for i in range(0, len(images), batch)]
-    finally:
-        for layer, flag in zip(net.walk(), was):
-            layer.training = flag
-        net.clear_cache()
-    return np.concatenate(out) if out else np.zeros((0, net.output_shape(net.input_shape)[0]), np.float32)
+    return infer(net, images, xp, batch)
 
 
 def predict_proba(net, images, xp, batch=64):

@@ -16,7 +16,9 @@ the recursive helpers below then work on whole networks.
 import copy
 import re
 
-from ..backend import get_array_module, to_device
+import numpy as np
+
+from ..backend import get_array_module, to_device, to_numpy
 
 
 def state_dict_problems(expected, got, source="the given state", limit=5):
@@ -161,3 +163,20 @@ class Layer:
         self.clear_cache()
         rngs = {id(layer.rng): layer.rng for layer in self.walk() if getattr(layer, "rng", None) is not None}
         return copy.deepcopy(self, rngs)
+
+
+def infer(net, x, xp, batch=64):
+    """net.forward in inference mode, ``batch`` rows at a time: x (N, ...) NumPy -> NumPy (N, ...).
+
+    Each batch goes to the array module ``xp`` and back; batch norm uses its running statistics and
+    dropout is off. Every layer's training flag is restored afterwards and the caches are cleared.
+    """
+    was = [layer.training for layer in net.walk()]
+    net.set_training(False)
+    try:
+        out = [to_numpy(net.forward(to_device(x[i:i + batch], xp))) for i in range(0, len(x), batch)]
+    finally:
+        for layer, flag in zip(net.walk(), was):
+            layer.training = flag
+        net.clear_cache()
+    return np.concatenate(out) if out else np.zeros((0,) + tuple(net.output_shape(net.input_shape)), np.float32)
