@@ -45,9 +45,11 @@ CHECKPOINT_MINUTES = 5.0  # docs/design.md, "Checkpoints"
 # Per-preset defaults: docs/design.md, "Presets and their defaults". Every choice is recorded in config.json; the
 # options override them.
 PRESET_DEFAULTS = {
-    "paper": dict(pretrain_epochs=100, finetune_epochs=100, lr=1e-5, max_iters_per_epoch=0, ema_decay=0.999),
-    "small": dict(pretrain_epochs=10, finetune_epochs=10, lr=2e-4, max_iters_per_epoch=0, ema_decay=0.999),
-    "tiny": dict(pretrain_epochs=6, finetune_epochs=2, lr=1e-3, max_iters_per_epoch=25, ema_decay=0.98),
+    "paper": dict(pretrain_epochs=100, finetune_epochs=100, lr=1e-5, d_lr=None, max_iters_per_epoch=0,
+                  ema_decay=0.999),
+    "small": dict(pretrain_epochs=10, finetune_epochs=10, lr=2e-4, d_lr=None, max_iters_per_epoch=0,
+                  ema_decay=0.999),
+    "tiny": dict(pretrain_epochs=2, finetune_epochs=4, lr=2e-5, d_lr=1e-3, max_iters_per_epoch=50, ema_decay=0.98),
 }
 MODES = ("baseline", "transfer", "mtt")
 RESUME_OPTIONS = ("resume", "device", "checkpoint_minutes", "kaggle_dir", "covid_dir")  # may go with --resume
@@ -62,7 +64,7 @@ def build_parser():
                     "(config.json, split.json, metrics.csv, loss_curves.png, samples/, checkpoint.npz,\n"
                     "generator.npz; RUN/README.txt lists them). With no arguments: CPU, tiny preset, synthetic\n"
                     "data, the whole MTT-GAN schedule (pretraining, then fine-tuning with EMA teachers) in\n"
-                    "under 10 minutes.",
+                    "about two minutes on a 2-core CPU.",
         epilog="Ctrl-C or SIGTERM finishes the current iteration, writes RUN/checkpoint.npz and exits\n"
                "(code 130 or 143); --resume RUN continues it. On the CPU a resumed run ends with exactly\n"
                "the weights of an uninterrupted one; on the GPU only statistically (CuPy's generator state\n"
@@ -89,7 +91,10 @@ def build_parser():
       "only stage) " + _per_preset("finetune_epochs"))
     a("--max-iters-per-epoch", type=int, metavar="N", help="cap every epoch at N iterations, 0 = no cap "
       "(smoke tests, quick GPU checks) " + _per_preset("max_iters_per_epoch"))
-    a("--lr", type=float, help="Adam learning rate of G and D " + _per_preset("lr"))
+    a("--lr", type=float, help="Adam learning rate of G, and of D unless --d-lr is given " + _per_preset("lr"))
+    a("--d-lr", type=float, metavar="LR", help="Adam learning rate of D (default: the same as --lr for "
+      "paper and small, as in the paper; " + ", ".join(f"{v['d_lr']:g} for {k}" for k, v in PRESET_DEFAULTS.items()
+                                                      if v["d_lr"]) + ")")
     a("--ema-decay", type=float, metavar="ALPHA", help="mtt only: teacher = alpha * teacher + "
       "(1 - alpha) * student after every step " + _per_preset("ema_decay"))
     a("--ema-buffers", choices=("average", "copy"), help="mtt only: the teacher's batch-norm "
@@ -155,6 +160,7 @@ def resolve_options(args):
     cfg = dict(
         mode=mode, preset=preset, device=device,
         lr=given.get("lr", defaults["lr"]),
+        d_lr=given.get("d_lr", defaults["d_lr"] or given.get("lr", defaults["lr"])),
         pretrain_epochs=0 if mode == "baseline" or "pretrained" in given
         else given.get("pretrain_epochs", defaults["pretrain_epochs"]),
         finetune_epochs=given.get("finetune_epochs", defaults["finetune_epochs"]),
@@ -180,8 +186,9 @@ def resolve_options(args):
             raise UsageError(f"{_opt(name)} must be at least 1, not {value}.")
     if cfg["max_iters_per_epoch"] < 0:
         raise UsageError(f"--max-iters-per-epoch must be 0 (no cap) or more, not {cfg['max_iters_per_epoch']}.")
-    if not (math.isfinite(cfg["lr"]) and cfg["lr"] > 0):
-        raise UsageError(f"--lr must be a positive number, not {cfg['lr']}.")
+    for opt in ("lr", "d_lr"):
+        if not (math.isfinite(cfg[opt]) and cfg[opt] > 0):
+            raise UsageError(f"{_opt(opt)} must be a positive number, not {cfg[opt]}.")
     if cfg["ema_decay"] is not None and not 0.0 <= cfg["ema_decay"] < 1.0:
         raise UsageError(f"--ema-decay must be in [0, 1), not {cfg['ema_decay']}.")
     if cfg["kaggle_dir"] and (mode == "baseline" or cfg["pretrained"]):

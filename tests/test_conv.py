@@ -306,6 +306,28 @@ def test_batch_chunks_do_not_change_results(rng, monkeypatch, stride, K):
         np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("stride,K", [(1, 4), (2, 3), (2, 4)])
+def test_worker_threads_do_not_change_results(rng, monkeypatch, stride, K):
+    """Splitting the batch between threads (uneven shares, several chunks each) gives the same numbers."""
+    x = rng.standard_normal((7, 9, 9, 3))
+    w = rng.standard_normal((K, K, 3, 4))
+    dy = rng.standard_normal(conv_fast.conv(x, w, stride, "same").shape)
+    monkeypatch.setattr(conv_fast, "CPU_CHUNK_BYTES", 1)   # one sample per chunk
+    monkeypatch.setattr(conv_fast, "WORKER_MIN_BYTES", 1)  # split even this small batch
+    outputs = []
+    for workers in (1, 3):
+        with conv_fast.cpu_workers(workers):
+            groups = conv_fast._chunk_groups(x, K, 9, ((1, 1), (1, 1)))
+            assert [len(g) for g in groups] == ([7] if workers == 1 else [2, 2, 3])
+            outputs.append((conv_fast.conv(x, w, stride, "same"),
+                            conv_fast.conv_input_grad(dy, w, x.shape, stride, "same"),
+                            conv_fast.conv_weight_grad(x, dy, w.shape, stride, "same"),
+                            *conv_fast.conv_and_weight_grad(x, w, dy, stride, "same")))
+    assert conv_fast.CPU_WORKERS == 1
+    for threaded, serial in zip(*outputs):
+        np.testing.assert_allclose(threaded, serial, rtol=1e-12, atol=1e-12)
+
+
 # --- the two tiers agree ---------------------------------------------------------
 
 def explicit_pads(K, wide):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from mttgan_min.data import make_synthetic
-from mttgan_min.evaluation.diversity import diversity, pairwise_distances
+from mttgan_min.evaluation.diversity import block_means, diversity, pairwise_distances
 
 
 @pytest.fixture(scope="module")
@@ -42,3 +42,26 @@ def test_few_modes_with_small_noise_fail(covid_like):
     m = diversity(noisy, covid_like)
     assert m["spread_ratio"] > 0.5
     assert m["near_duplicate_rate"] > 0.25
+
+
+def test_block_means_average_each_tile():
+    x = np.arange(2 * 9 * 9, dtype=float).reshape(2, 9, 9, 1)
+    m = block_means(x, 4)
+    assert m.shape == (2, 2, 2, 1)
+    assert m[1, 1, 0, 0] == pytest.approx(x[1, 4:8, 0:4, 0].mean())
+
+
+def test_one_picture_with_fresh_grain_passes_pixels_but_fails_layout(covid_like):
+    """Noise makes every pair distant at full resolution; the block means see one picture."""
+    rng = np.random.default_rng(2)
+    grainy = np.clip(covid_like[:1] + rng.normal(0, 0.1, (64,) + covid_like.shape[1:]), 0, 1)
+    m = diversity(grainy, covid_like)
+    assert m["spread_ratio"] > 0.7 and m["near_duplicate_rate"] < 0.02
+    assert m["layout_spread_ratio"] < 0.4 and m["layout_near_duplicate_rate"] > 0.5
+
+
+def test_real_images_pass_the_layout_figures_too(covid_like):
+    half = len(covid_like) // 2
+    m = diversity(covid_like[:half], covid_like[half:])
+    assert 0.8 < m["layout_spread_ratio"] < 1.25
+    assert m["layout_near_duplicate_rate"] < 0.05

@@ -27,11 +27,13 @@ def test_collapsed_generator_is_flagged_and_rows_are_replaced(tmp_path):
     results = diversity_log.measure([("student", Constant(real[0])), ("teacher", varied)], real, generate)
     assert results["student"]["spread_ratio"] < 1e-3 and results["student"]["near_duplicate_rate"] == 1.0
     assert results["teacher"]["spread_ratio"] > 0.5 and results["teacher"]["near_duplicate_rate"] < 0.05
+    assert results["student"]["layout_spread_ratio"] < 1e-3 and results["student"]["layout_near_duplicate_rate"] == 1.0
     diversity_log.record(tmp_path, "finetune", 1, results)
     rows = diversity_log.record(tmp_path, "finetune", 1, results)  # the same epoch again (a resume)
     assert [(r["stage"], r["epoch"], r["generator"]) for r in rows] == \
         [("finetune", 1, "student"), ("finetune", 1, "teacher")]
-    assert diversity_log.read_rows(tmp_path / "diversity.csv")[0]["near_duplicate_rate"] == 1.0
+    first = diversity_log.read_rows(tmp_path / "diversity.csv")[0]
+    assert first["near_duplicate_rate"] == 1.0 and first["layout_near_duplicate_rate"] == 1.0
     assert (tmp_path / "diversity.png").stat().st_size > 1000
 
 
@@ -46,3 +48,10 @@ def test_a_tiny_run_records_diversity_every_epoch(tmp_path):
     for r in rows:  # after 2-6 iterations: finite, positive, a rate in [0, 1]
         assert 0.0 < r["spread_ratio"] < 3.0 and 0.0 <= r["near_duplicate_rate"] <= 1.0
     assert (run / "diversity.png").is_file()
+
+
+def test_rows_from_before_the_layout_figures_are_read_as_nan(tmp_path):
+    (tmp_path / "diversity.csv").write_text("stage,epoch,generator,spread_ratio,near_duplicate_rate,seconds\n"
+                                            "pretrain,1,student,0.5000,0.2500,1.00\n")
+    (row,) = diversity_log.read_rows(tmp_path / "diversity.csv")
+    assert row["spread_ratio"] == 0.5 and np.isnan(row["layout_spread_ratio"])

@@ -29,3 +29,22 @@ def test_the_users_choice_and_the_gpu_are_left_alone(monkeypatch):
     before = blas_counts()
     with threads.blas_threads("cpu") as n:
         assert n is None and blas_counts() == before
+
+
+def test_convolutions_take_one_thread_per_core_only_while_the_blas_runs_one(monkeypatch):
+    from mttgan_min.layers import conv_fast
+    for var in threads.ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 4)
+    assert conv_fast.CPU_WORKERS == 1  # the library alone: one thread
+    with threads.blas_threads("cpu"):
+        assert conv_fast.CPU_WORKERS == 4
+    assert conv_fast.CPU_WORKERS == 1
+    with threads.blas_threads("gpu"):
+        assert conv_fast.CPU_WORKERS == 1
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")  # the user's one-thread BLAS
+    with threads.blas_threads("cpu"):
+        assert conv_fast.CPU_WORKERS == 4
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")  # the user's multithreaded BLAS: no threads on top
+    with threads.blas_threads("cpu"):
+        assert conv_fast.CPU_WORKERS == 1

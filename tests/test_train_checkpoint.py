@@ -73,3 +73,12 @@ def test_not_a_checkpoint(tmp_path):
         load_checkpoint(bad)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.npz")
+
+
+def test_each_network_gets_its_learning_rate():
+    state = TrainState(dict(CFG, d_lr=1e-3), np)
+    state.begin_stage(with_teachers=False)
+    assert (state.opt_G.lr, state.opt_D.lr) == (2e-4, 1e-3)
+    old = TrainState(CFG, np)  # a config from before d_lr existed: one rate for both
+    old.begin_stage(with_teachers=False)
+    assert old.opt_G.lr == old.opt_D.lr == 2e-4

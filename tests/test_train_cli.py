@@ -154,6 +154,19 @@ def test_baseline_never_reads_the_kaggle_pool(tmp_path, monkeypatch, capsys):
     assert "is a baseline run, which has no pretraining stage" in err and "\n" not in err.strip()
 
 
+def test_learning_rates_per_preset():
+    """The paper (and small) presets train D at G's rate, as the paper does; tiny gives D its own
+    (docs/design.md, "Presets and their defaults"); options override either."""
+    parse = lambda argv: train.resolve_options(train.build_parser().parse_args(argv))
+    paper = parse(["--preset", "paper"])
+    assert paper["lr"] == paper["d_lr"] == 1e-5
+    small = parse(["--preset", "small", "--lr", "3e-4"])
+    assert small["lr"] == small["d_lr"] == 3e-4
+    tiny = parse([])
+    assert tiny["preset"] == "tiny" and (tiny["lr"], tiny["d_lr"]) == (2e-5, 1e-3)
+    assert parse(["--preset", "paper", "--d-lr", "4e-5"])["d_lr"] == 4e-5
+
+
 @pytest.mark.parametrize("argv, words", [
     (["--mode", "baseline", "--pretrain-epochs", "3"], "baseline"),
     (["--mode", "transfer", "--ema-decay", "0.9"], "mtt"),
@@ -165,6 +178,7 @@ def test_baseline_never_reads_the_kaggle_pool(tmp_path, monkeypatch, capsys):
     (["--pretrained", "/tmp"], "pretrained.npz"),
     (["--seed", "-1"], "--seed must be 0 or more"),
     (["--checkpoint-minutes", "-1"], "--checkpoint-minutes"),
+    (["--d-lr", "0"], "--d-lr must be a positive number"),
 ])
 def test_usage_errors_are_one_sentence(argv, words, capsys):
     assert train.main(argv) == 2
@@ -207,10 +221,11 @@ def test_help_explains_every_option(capsys):
     for opt in ("--device", "--preset", "--mode", "--augment-factor", "--kaggle-dir", "--covid-dir",
                 "--pretrain-epochs", "--finetune-epochs", "--ema-decay", "--latent", "--seed", "--out",
                 "--resume", "--pretrained", "--max-iters-per-epoch", "--covid-train-cap", "--ema-buffers", "--lr",
-                "--checkpoint-minutes"):
+                "--d-lr", "--checkpoint-minutes"):
         assert opt in text
     flat = " ".join(text.split())
-    assert "(default: 0)" in flat and "(default: 100 for paper, 10 for small, 6 for tiny)" in flat and "[cpu]" not in flat
+    assert "(default: 0)" in flat and "(default: 100 for paper, 10 for small, 2 for tiny)" in flat and "[cpu]" not in flat
+    assert "the same as --lr for paper and small, as in the paper; 0.001 for tiny" in flat
 
 
 def test_pretrained_run_with_another_split_is_refused(mtt_run, tmp_path, capsys):

@@ -7,9 +7,17 @@ Two numbers catch mode collapse (a generator that draws one image for every late
 - the *near-duplicate rate*: the fraction of generated pairs closer than the 1st percentile of real
   pairs (about 0.01 for samples like the data, near 1 when every sample is the same image).
 
+Both are also taken on a coarse copy of every image, the means of its 4 x 4 pixel blocks (8 x 8 at
+32 px): the *layout* figures. Per-pixel grain alone, one picture drawn again and again with fresh
+noise, scores a high spread and few near-duplicates at full resolution, since noise makes every pair
+distant; the block means average the grain away and leave the one picture. A generator is varied when
+both the pixel and the layout figures say so (docs/design.md, "Diversity after every epoch").
+
 Images are compared as flat vectors of pixels in [0, 1]; inputs are NumPy arrays (N, H, W, C).
 """
 import numpy as np
+
+BLOCK = 4  # pixels per side of the blocks averaged for the layout figures
 
 
 def pairwise_distances(a, b=None):
@@ -26,21 +34,43 @@ def _pairs(images):
     return d[np.triu_indices(len(images), k=1)]
 
 
-def diversity(generated, real, near_percentile=1.0):
-    """Spread ratio and near-duplicate rate of ``generated`` (N, H, W, C) against ``real`` (M, H, W, C).
+def block_means(images, block=BLOCK):
+    """(N, H, W, C) -> (N, H // block, W // block, C): the mean of every block x block tile.
 
-    Returns a dict of floats: spread_ratio, near_duplicate_rate, generated_mean_distance,
-    real_mean_distance and near_threshold (the real pairs' ``near_percentile``-th percentile).
+    Rows and columns past the last whole block are left out.
     """
-    if len(generated) < 2 or len(real) < 2:
-        raise ValueError("diversity needs at least 2 generated and 2 real images")
+    images = np.asarray(images, dtype=np.float64)
+    N, H, W, C = images.shape
+    h, w = H // block, W // block
+    return images[:, :h * block, :w * block].reshape(N, h, block, w, block, C).mean(axis=(2, 4))
+
+
+def _spread_and_near(generated, real, near_percentile):
     gen_pairs, real_pairs = _pairs(generated), _pairs(real)
     threshold = float(np.percentile(real_pairs, near_percentile))
     real_mean = float(real_pairs.mean())
+    spread = float(gen_pairs.mean() / real_mean) if real_mean > 0 else float("nan")
+    return spread, float((gen_pairs < threshold).mean()), float(gen_pairs.mean()), real_mean, threshold
+
+
+def diversity(generated, real, near_percentile=1.0, block=BLOCK):
+    """Spread ratio and near-duplicate rate of ``generated`` (N, H, W, C) against ``real`` (M, H, W, C).
+
+    Returns a dict of floats: spread_ratio, near_duplicate_rate, generated_mean_distance,
+    real_mean_distance, near_threshold (the real pairs' ``near_percentile``-th percentile), and the
+    first two again on ``block_means`` of both sets: layout_spread_ratio, layout_near_duplicate_rate.
+    """
+    if len(generated) < 2 or len(real) < 2:
+        raise ValueError("diversity needs at least 2 generated and 2 real images")
+    spread, near, gen_mean, real_mean, threshold = _spread_and_near(generated, real, near_percentile)
+    layout_spread, layout_near = _spread_and_near(block_means(generated, block), block_means(real, block),
+                                                  near_percentile)[:2]
     return {
-        "spread_ratio": float(gen_pairs.mean() / real_mean) if real_mean > 0 else float("nan"),
-        "near_duplicate_rate": float((gen_pairs < threshold).mean()),
-        "generated_mean_distance": float(gen_pairs.mean()),
+        "spread_ratio": spread,
+        "near_duplicate_rate": near,
+        "generated_mean_distance": gen_mean,
         "real_mean_distance": real_mean,
         "near_threshold": threshold,
+        "layout_spread_ratio": layout_spread,
+        "layout_near_duplicate_rate": layout_near,
     }

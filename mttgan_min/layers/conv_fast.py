@@ -36,7 +36,18 @@ the space-to-depth convolution, moved back by depth-to-space.
 Chunks. On a CPU the kernels take the batch a few samples at a time
 (``batch_chunks``), so that the row patches and their products stay in cache;
 a GPU takes the whole batch at once.
+
+Threads. On a CPU with several cores the batch can be split evenly between
+``CPU_WORKERS`` threads, each working through its own chunks with its own
+buffers (NumPy lets go of Python's lock in copies and matrix multiplies, so
+the threads run at once); the weight gradient is the sum of the threads'
+parts. One thread by default; the commands set one per core while the BLAS
+runs one thread (``mttgan_min.threads``; docs/design.md, "BLAS threads").
 """
+import contextlib
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from ..backend import get_array_module
@@ -44,6 +55,22 @@ from .im2col import conv_geometry
 
 CPU_CHUNK_BYTES = 2**19  # about half a CPU's L2 cache
 GPU_CHUNK_BYTES = 2**31  # the whole batch at the paper's size (row patches 1.1 GB)
+CPU_WORKERS = 1  # threads sharing one convolution's chunks on a CPU (see cpu_workers)
+WORKER_MIN_BYTES = 2**20  # row patches per thread below which a convolution stays in one thread
+
+
+@contextlib.contextmanager
+def cpu_workers(n):
+    """``with cpu_workers(n):`` the fast tier splits each convolution's batch between n threads on a CPU.
+
+    A process-wide setting, like the BLAS's thread count, restored when the block ends.
+    """
+    global CPU_WORKERS
+    before, CPU_WORKERS = CPU_WORKERS, max(1, int(n))
+    try:
+        yield
+    finally:
+        CPU_WORKERS = before
 
 
 def batch_chunks(N, sample_bytes, xp):
@@ -71,18 +98,44 @@ def row_patches(x, KW, OW, pads, out):
     return out.reshape(n * out.shape[1], OW, KW * C_in)
 
 
-def _row_patch_chunks(x, KW, OW, pads):
-    """Yield (batch slice, its row patches P (n*Hp, OW, KW*C_in)) chunk by chunk, from one reused buffer.
+def _row_patch_chunks(x, group, KW, OW, pads):
+    """Yield (batch slice, its row patches P (n*Hp, OW, KW*C_in)) for the slices of ``group``, from one reused buffer.
 
-    Hp = H + top + bottom flat rows per sample; the largest chunk comes first.
+    Hp = H + top + bottom flat rows per sample; the group's largest chunk comes first.
     """
     xp = get_array_module(x)
-    N, H, W, C_in = x.shape
-    Hp = H + sum(pads[0])
-    chunks = batch_chunks(N, Hp * OW * KW * C_in * x.itemsize, xp)
-    buffer = xp.zeros((min(chunks[0].stop, N), Hp, OW, KW, C_in), dtype=x.dtype)
-    for s in chunks:
+    Hp = x.shape[1] + sum(pads[0])
+    n = group[0].stop - group[0].start
+    buffer = xp.zeros((n, Hp, OW, KW, x.shape[-1]), dtype=x.dtype)
+    for s in group:
         yield s, row_patches(x[s], KW, OW, pads, buffer[:len(x[s])])
+
+
+def _chunk_groups(x, KW, OW, pads):
+    """Lists of batch slices, one list per thread: the batch split evenly, each share cut by ``batch_chunks``.
+
+    One thread on a GPU; on a CPU at most CPU_WORKERS, each with at least WORKER_MIN_BYTES of row patches.
+    """
+    xp = get_array_module(x)
+    N = len(x)
+    sample_bytes = (x.shape[1] + sum(pads[0])) * OW * KW * x.shape[-1] * x.itemsize
+    workers = max(1, min(CPU_WORKERS, N, N * sample_bytes // WORKER_MIN_BYTES)) if xp is np else 1
+    bounds = [N * k // workers for k in range(workers + 1)]
+    return [[slice(a + s.start, min(a + s.stop, b)) for s in batch_chunks(b - a, sample_bytes, xp)]
+            for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _map_groups(work, groups):
+    """[work(group) for group in groups], each group in its own thread when there are several."""
+    if len(groups) == 1:
+        return [work(groups[0])]
+    return list(_thread_pool(len(groups)).map(work, groups))
+
+
+@functools.lru_cache(maxsize=None)
+def _thread_pool(workers):
+    """One pool of ``workers`` threads, started on first use and kept for the process."""
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conv_fast")
 
 
 def _row_geometry(x, KH, KW, pads):
@@ -126,16 +179,20 @@ def _row_weight_grad(x, dy, KH, KW, pads):
     xp = get_array_module(x)
     C_in, C_out = x.shape[-1], dy.shape[-1]
     OH, OW, pads, Hp = _row_geometry(x, KH, KW, pads)
-    dw = xp.zeros((KH, KW * C_in, C_out), dtype=x.dtype)
-    dy_rows = None
-    for s, P in _row_patch_chunks(x, KW, OW, pads):
-        n = len(P) // Hp
-        if dy_rows is None:  # the largest chunk comes first
-            dy_rows = xp.zeros((n, Hp, OW, C_out), dtype=x.dtype)
-        R = n * Hp - KH + 1  # flat rows whose kernel fits in P
-        dy_rows[:n, :OH] = dy[s]
-        _weight_grad_chunk(P, dy_rows[:n].reshape(-1, C_out)[:R * OW], R, dw)
-    return dw.reshape(KH, KW, C_in, C_out)
+
+    def work(group):
+        dw = xp.zeros((KH, KW * C_in, C_out), dtype=x.dtype)
+        dy_rows = None
+        for s, P in _row_patch_chunks(x, group, KW, OW, pads):
+            n = len(P) // Hp
+            if dy_rows is None:  # the largest chunk comes first
+                dy_rows = xp.zeros((n, Hp, OW, C_out), dtype=x.dtype)
+            R = n * Hp - KH + 1  # flat rows whose kernel fits in P
+            dy_rows[:n, :OH] = dy[s]
+            _weight_grad_chunk(P, dy_rows[:n].reshape(-1, C_out)[:R * OW], R, dw)
+        return dw
+
+    return sum(_map_groups(work, _chunk_groups(x, KW, OW, pads))).reshape(KH, KW, C_in, C_out)
 
 
 def _row_conv_and_weight_grad(x, w, dy, pads, bias=None):
@@ -152,26 +209,31 @@ def _row_conv_and_weight_grad(x, w, dy, pads, bias=None):
     OH, OW, pads, Hp = _row_geometry(x, KH, KW, pads)
     kernel_rows = [w[i].reshape(KW * C_in, C_out) for i in range(KH)]
     y = xp.empty((len(x), OH, OW, C_out), dtype=x.dtype)
-    y_rows = dy_rows = dw = None
-    if dy is not None:
-        dw = xp.zeros((KH, KW * C_in, dy.shape[-1]), dtype=x.dtype)
-    for s, P in _row_patch_chunks(x, KW, OW, pads):
-        n = len(P) // Hp
-        R = n * Hp - KH + 1  # flat rows whose kernel fits in P
-        if y_rows is None:  # the largest chunk comes first
-            y_rows = xp.empty((n * Hp, OW, C_out), dtype=x.dtype)
-            if dy is not None:
-                dy_rows = xp.zeros((n, Hp, OW, dy.shape[-1]), dtype=x.dtype)
-        _conv_chunk(P, kernel_rows, R, y_rows[:R].reshape(R * OW, C_out))  # a view: writes go to y_rows
-        outputs = y_rows[:n * Hp].reshape(n, Hp, OW, C_out)[:, :OH]
-        if bias is None:
-            y[s] = outputs
-        else:
-            xp.add(outputs, bias, out=y[s])
+
+    def work(group):
+        y_rows = dy_rows = dw = None
         if dy is not None:
-            dy_rows[:n, :OH] = dy[s]
-            _weight_grad_chunk(P, dy_rows[:n].reshape(-1, dy.shape[-1])[:R * OW], R, dw)
-    return y, (None if dw is None else dw.reshape(KH, KW, C_in, -1))
+            dw = xp.zeros((KH, KW * C_in, dy.shape[-1]), dtype=x.dtype)
+        for s, P in _row_patch_chunks(x, group, KW, OW, pads):
+            n = len(P) // Hp
+            R = n * Hp - KH + 1  # flat rows whose kernel fits in P
+            if y_rows is None:  # the largest chunk comes first
+                y_rows = xp.empty((n * Hp, OW, C_out), dtype=x.dtype)
+                if dy is not None:
+                    dy_rows = xp.zeros((n, Hp, OW, dy.shape[-1]), dtype=x.dtype)
+            _conv_chunk(P, kernel_rows, R, y_rows[:R].reshape(R * OW, C_out))  # a view: writes go to y_rows
+            outputs = y_rows[:n * Hp].reshape(n, Hp, OW, C_out)[:, :OH]
+            if bias is None:
+                y[s] = outputs
+            else:
+                xp.add(outputs, bias, out=y[s])
+            if dy is not None:
+                dy_rows[:n, :OH] = dy[s]
+                _weight_grad_chunk(P, dy_rows[:n].reshape(-1, dy.shape[-1])[:R * OW], R, dw)
+        return dw
+
+    dws = _map_groups(work, _chunk_groups(x, KW, OW, pads))
+    return y, (None if dy is None else sum(dws).reshape(KH, KW, C_in, -1))
 
 
 # --- strides through space-to-depth -----------------------------------------

@@ -8,8 +8,10 @@ generator collapses) and the near-duplicate rate (fraction of generated pairs cl
 1% of real pairs; about 0.01 for varied samples, near 1 when collapsed).
 
     RUN/diversity.csv   stage, epoch, generator (student/teacher), spread_ratio, near_duplicate_rate,
-                        seconds (time taken to measure); one row per generator and epoch
-    RUN/diversity.png   both numbers against the epoch, redrawn after every epoch
+                        layout_spread_ratio, layout_near_duplicate_rate (the same on 4 x 4 block
+                        means, which average per-pixel grain away), seconds (time taken to measure);
+                        one row per generator and epoch
+    RUN/diversity.png   the numbers against the epoch (layout dashed), redrawn after every epoch
 
 The file is rewritten atomically with the new rows replacing any earlier rows of the same stage, epoch
 and generator, so an epoch repeated after an interruption is not counted twice.
@@ -28,7 +30,8 @@ from ..models import sample_latent
 N_SAMPLES = 256      # generated images per generator and epoch
 N_REAL = 256         # at most this many images of the real pool
 LATENT_SEED = 20200925  # the fixed latents (and real subset) do not depend on the run's generators
-FIELDS = ("stage", "epoch", "generator", "spread_ratio", "near_duplicate_rate", "seconds")
+MEASURES = ("spread_ratio", "near_duplicate_rate", "layout_spread_ratio", "layout_near_duplicate_rate")
+FIELDS = ("stage", "epoch", "generator") + MEASURES + ("seconds",)
 
 
 def fixed_inputs(real_pool, latent_dim, latent="normal"):
@@ -61,16 +64,15 @@ def read_rows(path):
         rows = list(csv.DictReader(f))
     for r in rows:
         r["epoch"] = int(r["epoch"])
-        for k in ("spread_ratio", "near_duplicate_rate", "seconds"):
-            r[k] = float(r[k])
+        for k in MEASURES + ("seconds",):
+            r[k] = float(r.get(k) or "nan")  # a run from before the layout figures has no such column
     return rows
 
 
 def record(run, stage, epoch, results):
     """Add this epoch's ``results`` ({generator: measure dict}) to RUN/diversity.csv and redraw the plot."""
     run = Path(run)
-    new = [{"stage": stage, "epoch": epoch, "generator": name, "spread_ratio": m["spread_ratio"],
-            "near_duplicate_rate": m["near_duplicate_rate"], "seconds": m["seconds"]}
+    new = [dict({k: m[k] for k in MEASURES}, stage=stage, epoch=epoch, generator=name, seconds=m["seconds"])
            for name, m in results.items()]
     keys = {(r["stage"], r["epoch"], r["generator"]) for r in new}
     rows = [r for r in read_rows(run / "diversity.csv") if (r["stage"], r["epoch"], r["generator"]) not in keys]
@@ -79,15 +81,15 @@ def record(run, stage, epoch, results):
     writer = csv.DictWriter(text, fieldnames=FIELDS, lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        writer.writerow(dict(r, spread_ratio=f"{r['spread_ratio']:.4f}",
-                             near_duplicate_rate=f"{r['near_duplicate_rate']:.4f}", seconds=f"{r['seconds']:.2f}"))
+        writer.writerow(dict(r, **{k: f"{r[k]:.4f}" for k in MEASURES}, seconds=f"{r['seconds']:.2f}"))
     atomic_write(run / "diversity.csv", lambda f: f.write(text.getvalue().encode()))
     plot(rows, run / "diversity.png")
     return rows
 
 
 def plot(rows, png_path):
-    """Spread ratio and near-duplicate rate against the epoch (all stages in order), one line per generator."""
+    """Spread ratio and near-duplicate rate against the epoch (all stages in order), one colour per generator;
+    solid at full resolution, dashed on the block means (layout)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -97,9 +99,11 @@ def plot(rows, png_path):
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     for ax, key, label, good in ((axes[0], "spread_ratio", "spread ratio (generated / real)", 1.0),
                                  (axes[1], "near_duplicate_rate", "near-duplicate rate", 0.01)):
-        for name in dict.fromkeys(r["generator"] for r in rows):
+        for colour, name in enumerate(dict.fromkeys(r["generator"] for r in rows)):
             mine = [r for r in rows if r["generator"] == name]
-            ax.plot([x_of[(r["stage"], r["epoch"])] for r in mine], [r[key] for r in mine], "o-", ms=3, label=name)
+            x = [x_of[(r["stage"], r["epoch"])] for r in mine]
+            ax.plot(x, [r[key] for r in mine], "o-", ms=3, color=f"C{colour}", label=name)
+            ax.plot(x, [r["layout_" + key] for r in mine], "o--", ms=3, color=f"C{colour}", label=f"{name}, layout")
         ax.axhline(good, color="0.5", lw=0.8, ls="--")
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("epoch (all stages)")
@@ -121,5 +125,7 @@ def plot(rows, png_path):
 
 def summary(results):
     """One line for the console: each generator's spread ratio and near-duplicate rate."""
-    return "  diversity: " + "; ".join(f"{name} spread {m['spread_ratio']:.2f}, near-duplicates "
-                                         f"{100 * m['near_duplicate_rate']:.1f}%" for name, m in results.items())
+    return "  diversity: " + "; ".join(
+        f"{name} spread {m['spread_ratio']:.2f} (layout {m['layout_spread_ratio']:.2f}), near-duplicates "
+        f"{100 * m['near_duplicate_rate']:.1f}% (layout {100 * m['layout_near_duplicate_rate']:.1f}%)"
+        for name, m in results.items())

@@ -66,7 +66,8 @@ class TrainState:
     def begin_stage(self, with_teachers):
         """Fresh Adam moments; teachers (if any) start as copies of the current students."""
         lr = float(self.cfg["lr"])
-        self.opt_G, self.opt_D = Adam(self.G, lr=lr), Adam(self.D, lr=lr)
+        d_lr = float(self.cfg.get("d_lr") or lr)  # runs from before --d-lr had one rate
+        self.opt_G, self.opt_D = Adam(self.G, lr=lr), Adam(self.D, lr=d_lr)
         buffers = self.cfg["ema_buffers"]
         self.teachers = (EMATeacher(self.G, buffers), EMATeacher(self.D, buffers)) if with_teachers else None
         self.epoch = self.iteration = 0
