@@ -4,7 +4,9 @@ Runs the training iteration of ``gan_step`` (D step on 16 real + 16 fake,
 G step on 32, EMA update of both teachers) on random stand-in images, after
 a warm-up, and prints one JSON line: preset, device, batch, ms_per_iter
 (median over --iters), and on the GPU peak_mem_mb (CuPy memory pool high
-water mark). Tests check correctness; this only measures.
+water mark), on the CPU the settings it ran under (blas_threads,
+conv_workers, keeps_freed_memory; ``mttgan_min.cpu_settings``). Tests check
+correctness; this only measures.
 """
 import argparse
 import json
@@ -22,7 +24,7 @@ from .cli import HelpFormatter, non_negative_int, positive_int
 from .ema import EMATeacher
 from .gan_step import mtt_gan_step
 from .models import PRESETS, build_discriminator, build_generator, get_preset
-from .threads import blas_threads
+from .cpu_settings import cpu_settings
 
 
 def run_benchmark(preset="tiny", xp=np, iters=10, warmup=2, seed=0, teachers=True):
@@ -76,10 +78,12 @@ def main(argv=None):
     except DeviceUnavailable as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    with blas_threads(args.device) as threads:
+    with cpu_settings(args.device) as settings:
         result = run_benchmark(args.preset, xp, args.iters, args.warmup, args.seed, not args.no_teachers)
     if xp is np:
-        result["blas_threads"] = threads if threads is not None else "environment"
+        result["blas_threads"] = settings["blas_threads"] if settings["blas_threads"] is not None else "environment"
+        result["conv_workers"] = settings["conv_workers"]
+        result["keeps_freed_memory"] = settings["keeps_freed_memory"]
     print(json.dumps(result))
     return 0
 

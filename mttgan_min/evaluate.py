@@ -40,7 +40,7 @@ from .run import rundir
 from .run.checkpoint import CheckpointError
 from .run.loop import Interrupted, NonFiniteError, StopFlag, Stopped
 from .run.pictures import save_sample_grid
-from .threads import blas_threads
+from .cpu_settings import cpu_settings
 
 # Per-preset defaults (docs/design.md, "Classifier training"): the paper's lr 1e-5, 50 epochs and 1,400
 # images per class on the GPU; on the CPU fewer images (the synthetic pools hold 305-627 Kaggle images per
@@ -412,7 +412,7 @@ def main(argv=None):
                                  "or choose another --out.")
             resume = False
         rundir.prepare_run_dir(out, 50 * 2**20)
-        with blas_threads(cfg["device"]):
+        with cpu_settings(cfg["device"]):
             results = run_evaluation(cfg, out, resume, argv)
     except (UsageError, DataError, TrainSetError, backend.DeviceUnavailable,
             rundir.RunDirError, CheckpointError) as err:

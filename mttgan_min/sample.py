@@ -25,7 +25,7 @@ from .run.pictures import save_png, save_sample_grid, to_uint8
 
 SOURCES = {"final": "generator.npz", "checkpoint": "checkpoint.npz", "pretrained": "pretrained.npz"}
 NETS = ("auto", "student", "teacher")
-from .threads import blas_threads
+from .cpu_settings import cpu_settings
 
 
 def load_generator(run, xp, source="final", net="auto"):
@@ -134,7 +134,7 @@ def main(argv=None):
         G, cfg, where = load_generator(args.run, xp, args.source, args.net)
         out.mkdir(parents=True, exist_ok=True)
         clear_out_dir(out, args.overwrite)
-        with blas_threads(args.device):
+        with cpu_settings(args.device):
             paths = generate_to_dir(G, args.n, out, cfg["latent"], args.seed, args.batch, xp,
                                     title=f"{where}, {Path(args.run).name}")
     except (UsageError, CheckpointError, backend.DeviceUnavailable) as err:

@@ -38,7 +38,7 @@ from .run.loop import (BATCH, Interrupted, NonFiniteError, StopFlag, Stopped, it
                        run_schedule, short_stage_warnings)
 from .run.pictures import plot_losses
 from .run.state import TrainState
-from .threads import blas_threads
+from .cpu_settings import cpu_settings
 
 KAGGLE_FACTOR = 5    # soft augmentation factor of the pretraining pool (Sec. III)
 CHECKPOINT_MINUTES = 5.0  # docs/design.md, "Checkpoints"
@@ -477,11 +477,11 @@ def main(argv=None):
         if "resume" in options:
             cfg, run = load_resume(options)
             typed = [opt for opt in ("kaggle_dir", "covid_dir") if opt in options]
-            with blas_threads(cfg["device"]):
+            with cpu_settings(cfg["device"]):
                 return run_training(cfg, run, resume=True, typed=typed)
         cfg = options
         run = Path(cfg["out"])
-        with blas_threads(cfg["device"]):
+        with cpu_settings(cfg["device"]):
             return run_training(cfg, run, resume=False)
     except (UsageError, DataError, backend.DeviceUnavailable, rundir.RunDirError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)

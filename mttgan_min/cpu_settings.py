@@ -1,0 +1,106 @@
+"""The CPU settings the commands choose on purpose: how many threads do the work, and what happens to freed memory.
+
+Threads. NumPy's BLAS starts one thread per core by default. For this project's matrix multiplies that
+is a poor bet on a small CPU (docs/design.md, "BLAS threads"): the products of the tiny and small
+presets are too small to split well, and as soon as a second process shares the cores (the tests,
+another run) the BLAS threads wait on each other. Measured in-process on a 2-core machine, one tiny
+iteration took 2,090 ms with one thread and 44,300 ms with two while other work loaded the machine;
+on a quiet machine one thread was also faster (about 400-470 ms against 585-605 ms). So the BLAS
+runs ``CPU_THREADS`` threads on the CPU device, and the cores are used one level up instead: while
+the BLAS runs one thread (by this choice or the user's), the fast convolutions split each batch
+between one thread per core (``layers.conv_fast.cpu_workers``), each thread multiplying its own
+share with the one-thread BLAS. Threads waiting for work sleep rather than spin, so a loaded machine
+costs them little. A user who sets OPENBLAS_NUM_THREADS, OMP_NUM_THREADS or MKL_NUM_THREADS keeps
+their choice.
+
+Freed memory (docs/design.md, "Freed memory kept for the next array"). Every layer returns new
+arrays, so an iteration allocates and frees hundreds of them, up to 34 MB each at the small preset.
+glibc's malloc hands a freed block of 32 MB or more, and the free top of its heap, straight back to
+the operating system, so the next array of that size is fresh memory that the kernel maps and
+zero-fills page by page on first touch (8,192 page faults for 32 MiB). On Linux with glibc the
+commands ask malloc (``mallopt``) to serve blocks up to ``KEEP_BYTES`` from its heap and to keep the
+heap: the next iteration's arrays reuse the memory its predecessor freed. Peak memory stays the
+same; a small iteration is about a quarter faster. A user who sets MALLOC_MMAP_THRESHOLD_,
+MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES keeps their choice; other C libraries are left alone.
+
+Nothing is changed at import time: the settings hold only inside ``with cpu_settings(device):``, on
+the CPU device (CuPy has its own memory pool and no BLAS threads).
+"""
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import sys
+
+from .layers.conv_fast import cpu_workers
+
+CPU_THREADS = 1
+ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+MALLOC_ENV_VARS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters, from <malloc.h>
+KEEP_BYTES = 2**30  # blocks up to this size come from malloc's heap, and the heap keeps this much free
+GLIBC_DEFAULT_BYTES = 128 * 1024  # both settings' glibc defaults, set back when the block ends
+
+
+def chosen_threads(device="cpu"):
+    """The BLAS thread count the commands use: None (leave the BLAS alone) or CPU_THREADS."""
+    if device != "cpu" or any(os.environ.get(v) for v in ENV_VARS):
+        return None
+    return CPU_THREADS
+
+
+def conv_workers(device="cpu"):
+    """Threads of the fast convolutions: one per core on the CPU while the BLAS runs one thread, else 1."""
+    user = [os.environ[v].strip() for v in ENV_VARS if os.environ.get(v)]
+    if device != "cpu" or any(v != "1" for v in user):
+        return 1
+    return os.cpu_count() or 1
+
+
+def glibc():
+    """The running C library through ctypes if it is glibc (Linux), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt") else None
+
+
+@contextlib.contextmanager
+def keep_freed_memory(device="cpu"):
+    """``with keep_freed_memory(device):`` glibc's malloc keeps freed blocks up to KEEP_BYTES for reuse.
+
+    Yields True when the setting was made, False when it was left alone (GPU device, the user's
+    MALLOC_* or GLIBC_TUNABLES setting, another C library). When the block ends, both thresholds are
+    set back to glibc's defaults and the next free returns the kept memory.
+    """
+    libc = None
+    if device == "cpu" and not any(os.environ.get(v) for v in MALLOC_ENV_VARS):
+        libc = glibc()
+    made = libc is not None and all(libc.mallopt(p, KEEP_BYTES) == 1 for p in (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD))
+    try:
+        yield made
+    finally:
+        if libc is not None:
+            for p in (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD):
+                libc.mallopt(p, GLIBC_DEFAULT_BYTES)
+
+
+@contextlib.contextmanager
+def cpu_settings(device="cpu"):
+    """``with cpu_settings(device):`` runs the block with the commands' choices on the CPU.
+
+    Yields a dict: blas_threads (``chosen_threads(device)``; None: left alone), conv_workers
+    (``conv_workers(device)``) and keeps_freed_memory (``keep_freed_memory(device)``).
+    """
+    n = chosen_threads(device)
+    with contextlib.ExitStack() as stack:
+        if n is not None:
+            from threadpoolctl import threadpool_limits
+            stack.enter_context(threadpool_limits(limits=n, user_api="blas"))
+        workers = conv_workers(device)
+        stack.enter_context(cpu_workers(workers))
+        kept = stack.enter_context(keep_freed_memory(device))
+        yield {"blas_threads": n, "conv_workers": workers, "keeps_freed_memory": kept}

@@ -1,0 +1,94 @@
+"""The commands' CPU settings: BLAS threads and convolution threads chosen on the CPU, malloc keeping freed memory;
+all left alone on the GPU or when the user set them."""
+import ctypes
+import json
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from mttgan_min import bench, cpu_settings as cs
+
+
+def blas_counts():
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+@pytest.fixture
+def no_user_settings(monkeypatch):
+    for var in cs.ENV_VARS + cs.MALLOC_ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_cpu_limits_the_blas_inside_the_block_only(no_user_settings):
+    with threadpool_limits(limits=cs.CPU_THREADS + 1, user_api="blas"):  # whatever the shell set
+        before = blas_counts()
+        assert before and all(c == cs.CPU_THREADS + 1 for c in before)
+        with cs.cpu_settings("cpu") as settings:
+            assert settings["blas_threads"] == cs.CPU_THREADS
+            assert all(c == cs.CPU_THREADS for c in blas_counts())
+        assert blas_counts() == before
+
+
+def test_the_users_choice_and_the_gpu_are_left_alone(no_user_settings, monkeypatch):
+    with cs.cpu_settings("gpu") as settings:
+        assert settings == {"blas_threads": None, "conv_workers": 1, "keeps_freed_memory": False}
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
+    before = blas_counts()
+    with cs.cpu_settings("cpu") as settings:
+        assert settings["blas_threads"] is None and blas_counts() == before
+        assert settings["keeps_freed_memory"] is False
+
+
+def test_convolutions_take_one_thread_per_core_only_while_the_blas_runs_one(no_user_settings, monkeypatch):
+    from mttgan_min.layers import conv_fast
+    monkeypatch.setattr(cs.os, "cpu_count", lambda: 4)
+    assert conv_fast.CPU_WORKERS == 1  # the library alone: one thread
+    with cs.cpu_settings("cpu") as settings:
+        assert conv_fast.CPU_WORKERS == settings["conv_workers"] == 4
+    assert conv_fast.CPU_WORKERS == 1
+    with cs.cpu_settings("gpu"):
+        assert conv_fast.CPU_WORKERS == 1
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")  # the user's one-thread BLAS
+    with cs.cpu_settings("cpu"):
+        assert conv_fast.CPU_WORKERS == 4
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")  # the user's multithreaded BLAS: no threads on top
+    with cs.cpu_settings("cpu"):
+        assert conv_fast.CPU_WORKERS == 1
+
+
+class MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (glibc 2.33 and later): byte counts of malloc's heap and of its mmapped blocks."""
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def mmapped_bytes_while_a_large_array_lives():
+    """Bytes malloc newly holds in blocks of their own (mmap) for one 36 MB array (above glibc's own limit)."""
+    libc = cs.glibc()
+    libc.mallinfo2.restype = MallInfo2
+    before = libc.mallinfo2().hblkhd  # other large arrays alive in the process
+    x = np.ones((36, 2**18), np.float32)
+    held = libc.mallinfo2().hblkhd - before
+    del x
+    return held
+
+
+@pytest.mark.skipif(cs.glibc() is None or not hasattr(cs.glibc(), "mallinfo2"), reason="malloc's settings are glibc's")
+def test_freed_memory_is_kept_for_the_next_array_inside_the_block_only(no_user_settings):
+    size = 36 * 2**20
+    assert mmapped_bytes_while_a_large_array_lives() >= size  # glibc's default: a block of its own, unmapped when freed
+    with cs.cpu_settings("cpu") as settings:
+        assert settings["keeps_freed_memory"] is True
+        assert mmapped_bytes_while_a_large_array_lives() < size  # from the heap, which keeps it when freed
+    assert mmapped_bytes_while_a_large_array_lives() >= size  # the defaults are back
+
+
+def test_bench_reports_the_settings_it_ran_under(no_user_settings, capsys):
+    assert bench.main(["--iters", "1", "--warmup", "0"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["blas_threads"] == cs.CPU_THREADS
+    assert result["conv_workers"] == cs.conv_workers("cpu")
+    assert result["keeps_freed_memory"] is (cs.glibc() is not None)
+    assert result["ms_per_iter"] > 0
