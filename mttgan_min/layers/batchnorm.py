@@ -12,19 +12,7 @@ uses for 4-D inputs, does.
 import numpy as np
 
 from ..backend import get_array_module
-from .base import Layer
-
-
-def channel_sums(a, b=None):
-    """Per-channel sums over N, H, W of a, or of a * b: (N, H, W, C) -> (C,).
-
-    A product with a vector of ones: the BLAS does it on every core and sums
-    in blocks, several times more accurately in float32 than a running sum.
-    """
-    xp = get_array_module(a)
-    values = a if b is None else a * b
-    values = values.reshape(-1, values.shape[-1])
-    return xp.ones(values.shape[0], dtype=values.dtype) @ values
+from .base import Layer, channel_sums
 
 
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, training,

@@ -26,6 +26,7 @@ from collections import namedtuple
 
 from ..backend import get_array_module
 from . import conv_fast
+from .base import channel_sums
 from .im2col import col2im, conv_geometry, im2col
 
 
@@ -113,7 +114,7 @@ def conv2d_backward(dout, cache, param_grads=True):
     dx = ops.conv_input_grad(dout, w, x.shape, stride, padding)
     if not param_grads:
         return dx, None, None
-    return dx, ops.conv_weight_grad(x, dout, w.shape, stride, padding), dout.sum(axis=(0, 1, 2))
+    return dx, ops.conv_weight_grad(x, dout, w.shape, stride, padding), channel_sums(dout)
 
 
 # --- Conv2DTranspose: the adjoint of Conv2D ------------------------------------------
@@ -151,4 +152,4 @@ def conv2d_transpose_backward(dout, cache, param_grads=True):
     if not param_grads:
         return ops.conv(dout, w, stride, padding), None, None
     dx, dw = ops.conv_and_weight_grad(dout, w, x, stride, padding)  # conv(dout, w), conv_weight_grad(dout, x)
-    return dx, dw, dout.sum(axis=(0, 1, 2))
+    return dx, dw, channel_sums(dout)

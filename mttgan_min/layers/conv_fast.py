@@ -38,11 +38,12 @@ Chunks. On a CPU the kernels take the batch a few samples at a time
 a GPU takes the whole batch at once.
 
 Threads. On a CPU with several cores the batch can be split evenly between
-``CPU_WORKERS`` threads, each working through its own chunks with its own
-buffers (NumPy lets go of Python's lock in copies and matrix multiplies, so
-the threads run at once); the weight gradient is the sum of the threads'
-parts. One thread by default; the commands set one per core while the BLAS
-runs one thread (``mttgan_min.threads``; docs/design.md, "BLAS threads").
+``CPU_WORKERS`` threads, the calling thread and a pool, each working through
+its own chunks with its own buffers (NumPy lets go of Python's lock in copies
+and matrix multiplies, so the threads run at once); the weight gradient is
+the sum of the threads' parts. One thread by default; the commands set one
+per core while the BLAS runs one thread (``mttgan_min.cpu_settings``;
+docs/design.md, "BLAS threads").
 """
 import contextlib
 import functools
@@ -126,16 +127,15 @@ def _chunk_groups(x, KW, OW, pads):
 
 
 def _map_groups(work, groups):
-    """[work(group) for group in groups], each group in its own thread when there are several."""
-    if len(groups) == 1:
-        return [work(groups[0])]
-    return list(_thread_pool(len(groups)).map(work, groups))
+    """[work(group) for group in groups], each group in its own thread: the first in the calling thread, the others in a pool."""
+    others = [_thread_pool(len(groups) - 1).submit(work, group) for group in groups[1:]]
+    return [work(groups[0])] + [future.result() for future in others]
 
 
 @functools.lru_cache(maxsize=None)
 def _thread_pool(workers):
     """One pool of ``workers`` threads, started on first use and kept for the process."""
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conv_fast")
+    return ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="conv_fast")
 
 
 def _row_geometry(x, KH, KW, pads):
