@@ -24,7 +24,9 @@ same; a small iteration is about a quarter faster. A user who sets MALLOC_MMAP_T
 MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES keeps their choice; other C libraries are left alone.
 
 Nothing is changed at import time: the settings hold only inside ``with cpu_settings(device):``, on
-the CPU device (CuPy has its own memory pool and no BLAS threads).
+the CPU device (CuPy has its own memory pool and no BLAS threads); malloc's thresholds cannot be
+handed back to glibc's adaptive choice, so they end at the largest values it adapts to
+(``AFTER_BYTES``).
 """
 import contextlib
 import ctypes
@@ -39,7 +41,10 @@ ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 MALLOC_ENV_VARS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters, from <malloc.h>
 KEEP_BYTES = 2**30  # blocks up to this size come from malloc's heap, and the heap keeps this much free
-GLIBC_DEFAULT_BYTES = 128 * 1024  # both settings' glibc defaults, set back when the block ends
+# Set when the block ends: the largest values glibc's own adaptive thresholds reach on a 64-bit machine. Once
+# set, glibc's thresholds no longer adapt, and its start values (128 KiB) would then send every array of
+# 128 KiB or more to fresh memory: slower than before the block.
+AFTER_BYTES = {M_MMAP_THRESHOLD: 32 * 2**20, M_TRIM_THRESHOLD: 64 * 2**20}
 
 
 def chosen_threads(device="cpu"):
@@ -73,8 +78,9 @@ def keep_freed_memory(device="cpu"):
     """``with keep_freed_memory(device):`` glibc's malloc keeps freed blocks up to KEEP_BYTES for reuse.
 
     Yields True when the setting was made, False when it was left alone (GPU device, the user's
-    MALLOC_* or GLIBC_TUNABLES setting, another C library). When the block ends, both thresholds are
-    set back to glibc's defaults and the next free returns the kept memory.
+    MALLOC_* or GLIBC_TUNABLES setting, another C library). When the block ends, the thresholds become
+    ``AFTER_BYTES`` (glibc cannot be told to adapt them again), and the next free returns the kept
+    memory above them.
     """
     libc = None
     if device == "cpu" and not any(os.environ.get(v) for v in MALLOC_ENV_VARS):
@@ -84,8 +90,8 @@ def keep_freed_memory(device="cpu"):
         yield made
     finally:
         if libc is not None:
-            for p in (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD):
-                libc.mallopt(p, GLIBC_DEFAULT_BYTES)
+            for p, value in AFTER_BYTES.items():
+                libc.mallopt(p, value)
 
 
 @contextlib.contextmanager

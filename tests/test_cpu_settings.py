@@ -64,25 +64,51 @@ class MallInfo2(ctypes.Structure):
                 ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
 
 
-def mmapped_bytes_while_a_large_array_lives():
-    """Bytes malloc newly holds in blocks of their own (mmap) for one 36 MB array (above glibc's own limit)."""
+def mmapped_bytes_while_a_large_array_lives(size):
+    """Bytes malloc newly holds in blocks of its own (mmap) for one array of ``size`` bytes."""
     libc = cs.glibc()
     libc.mallinfo2.restype = MallInfo2
     before = libc.mallinfo2().hblkhd  # other large arrays alive in the process
-    x = np.ones((36, 2**18), np.float32)
+    x = np.ones(size // 4, np.float32)
     held = libc.mallinfo2().hblkhd - before
     del x
     return held
 
 
 @pytest.mark.skipif(cs.glibc() is None or not hasattr(cs.glibc(), "mallinfo2"), reason="malloc's settings are glibc's")
-def test_freed_memory_is_kept_for_the_next_array_inside_the_block_only(no_user_settings):
-    size = 36 * 2**20
-    assert mmapped_bytes_while_a_large_array_lives() >= size  # glibc's default: a block of its own, unmapped when freed
+def test_freed_memory_is_kept_for_the_next_array_inside_the_block(no_user_settings):
+    size = 100 * 2**20  # above what glibc keeps on its own, and above what it keeps after the block
+    assert mmapped_bytes_while_a_large_array_lives(size) >= size  # a block of its own, unmapped when freed
     with cs.cpu_settings("cpu") as settings:
         assert settings["keeps_freed_memory"] is True
-        assert mmapped_bytes_while_a_large_array_lives() < size  # from the heap, which keeps it when freed
-    assert mmapped_bytes_while_a_large_array_lives() >= size  # the defaults are back
+        assert mmapped_bytes_while_a_large_array_lives(size) < size  # from the heap, which keeps it when freed
+    assert mmapped_bytes_while_a_large_array_lives(size) >= size
+
+
+class FakeLibc:
+    def __init__(self):
+        self.calls = []
+
+    def mallopt(self, param, value):
+        self.calls.append((param, value))
+        return 1
+
+
+def test_malloc_settings_made_and_ended_or_left_alone(no_user_settings, monkeypatch):
+    libc = FakeLibc()
+    monkeypatch.setattr(cs, "glibc", lambda: libc)
+    with cs.keep_freed_memory("cpu") as made:
+        assert made is True
+        assert libc.calls == [(cs.M_MMAP_THRESHOLD, cs.KEEP_BYTES), (cs.M_TRIM_THRESHOLD, cs.KEEP_BYTES)]
+    # glibc's thresholds cannot adapt again once set: the block ends at the largest values they adapt to
+    assert libc.calls[2:] == [(cs.M_MMAP_THRESHOLD, 32 * 2**20), (cs.M_TRIM_THRESHOLD, 64 * 2**20)]
+    libc.calls.clear()
+    with cs.keep_freed_memory("gpu") as made:
+        assert made is False
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=0")
+    with cs.keep_freed_memory("cpu") as made:
+        assert made is False
+    assert libc.calls == []
 
 
 def test_bench_reports_the_settings_it_ran_under(no_user_settings, capsys):
