@@ -17,16 +17,16 @@ Freed memory (docs/design.md, "Freed memory kept for the next array"). Every lay
 arrays, so an iteration allocates and frees hundreds of them, up to 34 MB each at the small preset.
 glibc's malloc hands a freed block of 32 MB or more, and the free top of its heap, straight back to
 the operating system, so the next array of that size is fresh memory that the kernel maps and
-zero-fills page by page on first touch (8,192 page faults for 32 MiB). On Linux with glibc the
-commands ask malloc (``mallopt``) to serve blocks up to ``KEEP_BYTES`` from its heap and to keep the
-heap: the next iteration's arrays reuse the memory its predecessor freed. Peak memory stays the
-same; a small iteration is about a quarter faster. A user who sets MALLOC_MMAP_THRESHOLD_,
-MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES keeps their choice; other C libraries are left alone.
+zero-fills on first touch. On Linux with glibc the commands ask malloc (``mallopt``) to serve
+blocks up to ``KEEP_BYTES`` from its heap and to keep the heap: the next iteration's arrays reuse
+the memory its predecessor freed. Peak memory stays the same; a small iteration is about a quarter
+faster. A user who sets MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES keeps
+their choice; other C libraries are left alone.
 
-Nothing is changed at import time: the settings hold only inside ``with cpu_settings(device):``, on
-the CPU device (CuPy has its own memory pool and no BLAS threads); malloc's thresholds cannot be
-handed back to glibc's adaptive choice, so they end at the largest values it adapts to
-(``AFTER_BYTES``).
+The commands (train, bench, sample, evaluate) run their work inside ``with cpu_settings(device):``.
+Nothing is changed at import time: the settings hold only inside that block, on the CPU device
+(CuPy has its own memory pool and no BLAS threads); malloc's thresholds cannot be handed back to
+glibc's adaptive choice, so they end at the largest values it adapts to (``AFTER_BYTES``).
 """
 import contextlib
 import ctypes

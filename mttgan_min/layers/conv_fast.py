@@ -135,7 +135,7 @@ def _map_groups(work, groups):
 @functools.lru_cache(maxsize=None)
 def _thread_pool(workers):
     """One pool of ``workers`` threads, started on first use and kept for the process."""
-    return ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="conv_fast")
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conv_fast")
 
 
 def _row_geometry(x, KH, KW, pads):
