@@ -30,7 +30,6 @@ glibc's adaptive choice, so they end at the largest values it adapts to (``AFTER
 """
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -63,13 +62,13 @@ def conv_workers(device="cpu"):
 
 
 def glibc():
-    """The running C library through ctypes if it is glibc (Linux), else None."""
+    """The running C library through ctypes if it is glibc (Linux), else None.
+
+    ``CDLL(None)`` is the process's own symbols, the C library's among them: no search for a file.
+    """
     if not sys.platform.startswith("linux"):
         return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return None
+    libc = ctypes.CDLL(None)
     return libc if hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt") else None
 
 
