@@ -14,7 +14,7 @@ from mttgan_min.gradcheck import check_function, check_layer
 from mttgan_min.layers import Conv2D, Conv2DTranspose, conv_fast, conv_layers
 from mttgan_min.layers.conv import (TIERS, conv2d_backward, conv2d_forward, conv2d_transpose_backward,
                                     conv2d_transpose_forward, get_tier, transpose_output_size)
-from mttgan_min.layers.conv_fast import depth_to_space, row_patches, space_to_depth, strided_kernel, unstrided_kernel
+from mttgan_min.layers.conv_fast import depth_to_space, space_to_depth, strided_kernel, unstrided_kernel, width_windows
 from mttgan_min.layers.im2col import conv_geometry, im2col
 
 
@@ -110,8 +110,10 @@ def test_row_patches_are_the_patch_matrix_one_kernel_row_at_a_time(rng, K, pads)
     (top, bottom), (left, right) = pads
     OH, OW, _ = conv_geometry(5, 6, K, K, 1, pads)
     Hp = 5 + top + bottom
-    P = row_patches(x, K, OW, pads, np.zeros((2, Hp, OW, K, 3))).reshape(2, Hp, OW, K, 3)
-    col = im2col(np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0))), K, K, 1, OH, OW)
+    x_pad = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    P = width_windows(x_pad, K, OW)
+    assert P.shape == (2, Hp, OW, K, 3) and np.shares_memory(P, x_pad)  # a view
+    col = im2col(x_pad, K, K, 1, OH, OW)
     for i in range(K):
         np.testing.assert_array_equal(P[:, i:i + OH], col[:, :, :, i])
 
@@ -345,12 +347,12 @@ AGREEMENT_CASES = [  # (H, W, K, stride, padding): strides 1-3, kernels 1-5, odd
 ]
 
 
+@pytest.mark.parametrize("C_in,C_out", [(3, 4), (1, 3), (5, 1)])  # row patches; few input, few output channels
 @pytest.mark.parametrize("H,W,K,stride,padding", AGREEMENT_CASES)
-def test_tiers_agree_in_float64(H, W, K, stride, padding):
+def test_tiers_agree_in_float64(H, W, K, stride, padding, C_in, C_out):
     """Fast and reference tiers: forward, input gradient and weight gradient within 1e-12 (relative to the max)."""
     rng = np.random.default_rng(H * 1000 + W * 100 + K * 10 + stride)
     padding = explicit_pads(K, padding == "wide") if padding in ("explicit", "wide") else padding
-    C_in, C_out = 3, 4
     x, w, b = rng.standard_normal((3, H, W, C_in)), rng.standard_normal((K, K, C_in, C_out)), rng.standard_normal(C_out)
     fast, ref = TIERS["fast"], TIERS["reference"]
     y = ref.conv(x, w, stride, padding, bias=b)
@@ -367,6 +369,16 @@ def test_tiers_agree_in_float64(H, W, K, stride, padding):
         assert a.shape == r.shape, name
         error = np.abs(a - r).max() / np.abs(r).max()
         assert error < 1e-12, f"{name}: relative difference {error:.1e}"
+
+
+def test_narrow_layers_are_lowered_through_their_narrow_side():
+    """The generator's last layer (32 channels to 1) is lowered as the turned convolution, its input
+    gradient (from one channel) as one full patch matrix, and the ResBlocks' layers on row patches."""
+    lowering = conv_fast._lowering
+    assert lowering((2, 32, 32, 32), (3, 3, 32, 1), "same") == "turned"
+    assert lowering((2, 32, 32, 1), (3, 3, 1, 32), ((1, 1), (1, 1))) == "patches"
+    assert lowering((2, 32, 32, 32), (4, 4, 32, 32), "same") == "rows"
+    assert lowering((2, 5, 5, 8), (3, 3, 8, 1), ((3, 0), (1, 4))) == "rows"  # turned padding would be negative
 
 
 @pytest.mark.parametrize("H,K,stride,padding", [(4, 4, 2, "same"), (5, 4, 1, "same"), (3, 3, 2, "valid"),

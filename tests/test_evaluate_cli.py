@@ -3,7 +3,6 @@ its resume, and its one-sentence refusals."""
 import csv
 import json
 
-import numpy as np
 import pytest
 
 from mttgan_min import evaluate, sample, train

@@ -24,19 +24,9 @@ ours is its ``transpose(2, 3, 1, 0)``.
 """
 from collections import namedtuple
 
-from ..backend import get_array_module
 from . import conv_fast
 from .base import channel_sums
-from .im2col import col2im, conv_geometry, im2col
-
-
-def patch_matrix(x, KH, KW, stride, padding):
-    """im2col of the zero-padded x: (N, H, W, C_in) -> patches (N*OH*OW, KH*KW*C_in)."""
-    xp = get_array_module(x)
-    N, H, W, C_in = x.shape
-    OH, OW, pads = conv_geometry(H, W, KH, KW, stride, padding)
-    x_pad = xp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
-    return im2col(x_pad, KH, KW, stride, OH, OW).reshape(N * OH * OW, KH * KW * C_in)
+from .im2col import col2im, conv_geometry, patch_matrix
 
 
 def conv(x, w, stride, padding, bias=None):

@@ -9,7 +9,9 @@ Row patches. The full patch matrix is KH*KW times the input (16 times for a
 4x4 kernel: 4.3 GB per layer at the paper's size), so the kernels below build
 only a KH-th of it, the *row patches*: im2col along the width alone,
 
-    P[n, r, ow] = x_pad[n, r, ow + j, c]  for all j < KW, c < C_in      (KW copies)
+    P[n, r, ow] = x_pad[n, r, ow : ow + KW]      (KW*C_in consecutive values)
+
+one copy of a sliding-window view of the padded input (``width_windows``).
 
 The patch-matrix block of kernel row i is, for output row oh, P[n, oh + i].
 Flatten (n, r) into one axis and these are consecutive rows of P: a shifted
@@ -33,6 +35,15 @@ the kernel turned by 180 degrees and its channel axes swapped (Dumoulin &
 Visin, "A guide to convolution arithmetic", 2016); at stride s it is that of
 the space-to-depth convolution, moved back by depth-to-space.
 
+Narrow layers. Row patches pay KW copies of the input for products only
+KW*C_in deep and C_out wide. Where one side has very few channels (the
+generator's last layer maps 32 channels to 1, and its input gradient starts
+from that one channel) a product with the full patch matrix of the narrow
+side is faster, so ``_lowering`` picks it: conv.py's im2col product for few
+input channels; for few output channels the converse of the identity above,
+the convolution as the input gradient (computed as conv.py does, by col2im)
+of the convolution with the turned kernel.
+
 Chunks. On a CPU the kernels take the batch a few samples at a time
 (``batch_chunks``), so that the row patches and their products stay in cache;
 a GPU takes the whole batch at once.
@@ -52,12 +63,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..backend import get_array_module
-from .im2col import conv_geometry
+from .im2col import col2im, conv_geometry, patch_matrix
 
 CPU_CHUNK_BYTES = 2**19  # about half a CPU's L2 cache
 GPU_CHUNK_BYTES = 2**31  # the whole batch at the paper's size (row patches 1.1 GB)
 CPU_WORKERS = 1  # threads sharing one convolution's chunks on a CPU (see cpu_workers)
 WORKER_MIN_BYTES = 2**20  # row patches per thread below which a convolution stays in one thread
+FULL_PATCH_DEPTH = 9  # full patch matrices up to this deep (a 3x3 kernel on one channel) beat row patches (_lowering)
 
 
 @contextlib.contextmanager
@@ -81,35 +93,36 @@ def batch_chunks(N, sample_bytes, xp):
     return [slice(s, s + n) for s in range(0, N, n)]
 
 
-def row_patches(x, KW, OW, pads, out):
-    """im2col along the width of the zero-padded x, written into ``out``.
+def width_windows(x_pad, KW, OW):
+    """The sliding-window view of a zero-padded x, nothing copied: (n, Hp, Wp, C_in) -> (n, Hp, OW, KW, C_in).
 
-    x (n, H, W, C_in) -> out (n, Hp, OW, KW, C_in) with out[k, r, ow, j] =
-    x_pad[k, r, ow + j]: one copy per kernel column j. Only the positions that
-    see x are written; the padding positions of ``out`` must hold zeros, so
-    one buffer from ``zeros`` serves chunk after chunk. Returns out as
-    P (n*Hp, OW, KW*C_in).
+    windows[k, r, ow, j] = x_pad[k, r, ow + j]: the view steps one pixel along both ow and j, so
+    windows[k, r, ow] is the KW*C_in consecutive values of x_pad[k, r, ow : ow + KW].
     """
-    n, H, W, C_in = x.shape
-    (top, _), (left, _) = pads
-    for j in range(KW):
-        lo, hi = max(0, left - j), min(OW, W + left - j)  # output columns that see x
-        if hi > lo:
-            out[:, top:top + H, lo:hi, j, :] = x[:, :, lo + j - left:hi + j - left, :]
-    return out.reshape(n * out.shape[1], OW, KW * C_in)
+    xp = get_array_module(x_pad)
+    n, Hp, _, C_in = x_pad.shape
+    return xp.lib.stride_tricks.as_strided(x_pad, shape=(n, Hp, OW, KW, C_in),
+                                           strides=x_pad.strides[:3] + x_pad.strides[2:])
 
 
 def _row_patch_chunks(x, group, KW, OW, pads):
-    """Yield (batch slice, its row patches P (n*Hp, OW, KW*C_in)) for the slices of ``group``, from one reused buffer.
+    """Yield (batch slice, its row patches P (n*Hp, OW, KW*C_in)) for the slices of ``group``, from reused buffers.
 
-    Hp = H + top + bottom flat rows per sample; the group's largest chunk comes first.
+    Row patches are im2col along the width: P[k, r, ow] = x_pad[k, r, ow : ow + KW], i.e. a copy of
+    ``width_windows``. Hp = H + top + bottom flat rows per sample; the group's largest chunk comes
+    first. Each chunk is copied into the middle of a zeroed padding buffer, whose border stays zero.
     """
     xp = get_array_module(x)
-    Hp = x.shape[1] + sum(pads[0])
-    n = group[0].stop - group[0].start
-    buffer = xp.zeros((n, Hp, OW, KW, x.shape[-1]), dtype=x.dtype)
+    (top, bottom), (left, right) = pads
+    n, H, W, C_in = len(x[group[0]]), *x.shape[1:]
+    x_pad = xp.zeros((n, H + top + bottom, W + left + right, C_in), dtype=x.dtype)
+    windows = width_windows(x_pad, KW, OW)
+    P = xp.empty(windows.shape, dtype=x.dtype)
     for s in group:
-        yield s, row_patches(x[s], KW, OW, pads, buffer[:len(x[s])])
+        k = len(x[s])
+        x_pad[:k, top:top + H, left:left + W] = x[s]
+        P[:k] = windows[:k]
+        yield s, P[:k].reshape(k * P.shape[1], OW, KW * C_in)
 
 
 def _chunk_groups(x, KW, OW, pads):
@@ -311,6 +324,73 @@ def _stride_one_input(x, KH, KW, stride, padding):
     return _to_blocks(x, stride, corner, size), "valid"
 
 
+# --- narrow layers: the reference tier's one product ----------------------------
+
+def turned(w):
+    """The kernel turned by 180 degrees, channel axes swapped: (KH, KW, C_in, C_out) -> (KH, KW, C_out, C_in)."""
+    return get_array_module(w).ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
+
+
+def turned_pads(H, W, KH, KW, padding):
+    """Padding of the stride-1 convolution with the turned kernel that maps this one's output back onto x.
+
+    KH-1-top above, KH-1-bottom below (the same across); an entry is negative where x is padded by
+    more than the kernel.
+    """
+    (top, bottom), (left, right) = conv_geometry(H, W, KH, KW, 1, padding)[2]
+    return (KH - 1 - top, KH - 1 - bottom), (KW - 1 - left, KW - 1 - right)
+
+
+def _lowering(x_shape, w_shape, padding):
+    """How the fast tier lowers a stride-1 convolution of x_shape with w_shape (KH, KW, C_in, C_out).
+
+    'patches': the full patch matrix of x, when it is at most FULL_PATCH_DEPTH deep (KH*KW*C_in:
+    few input channels); 'turned': the input gradient of the turned convolution, whose patches are
+    those of the output side, when that is at most FULL_PATCH_DEPTH deep (KH*KW*C_out: few output
+    channels) and its padding is not negative; otherwise 'rows', the row patches.
+    """
+    KH, KW, C_in, C_out = w_shape
+    if KH * KW * C_in <= FULL_PATCH_DEPTH:
+        return "patches"
+    (a, b), (c, d) = turned_pads(*x_shape[1:3], KH, KW, padding)
+    if KH * KW * C_out <= FULL_PATCH_DEPTH and min(a, b, c, d) >= 0:
+        return "turned"
+    return "rows"
+
+
+def _stride_one_conv(x, w, pads, bias=None):
+    """A stride-1 convolution (+ bias), lowered by ``_lowering``."""
+    N, H, W, C_in = x.shape
+    KH, KW, _, C_out = w.shape
+    OH, OW, _ = conv_geometry(H, W, KH, KW, 1, pads)
+    lowering = _lowering(x.shape, w.shape, pads)
+    if lowering == "rows":
+        return _row_conv(x, w, pads, bias)
+    if lowering == "patches":  # conv.py's product
+        y = (patch_matrix(x, KH, KW, 1, pads) @ w.reshape(-1, C_out)).reshape(N, OH, OW, C_out)
+    else:  # the input gradient of the turned convolution as conv.py computes it, x in the role of its dy
+        (top, bottom), (left, right) = turned_pads(H, W, KH, KW, pads)
+        taps = (x.reshape(-1, C_in) @ turned(w).reshape(-1, C_in).T).reshape(N, H, W, KH, KW, C_out)
+        y_pad = col2im(taps, (N, top + OH + bottom, left + OW + right, C_out), 1)
+        y = get_array_module(x).ascontiguousarray(y_pad[:, top:top + OH, left:left + OW])
+    if bias is not None:
+        y += bias
+    return y
+
+
+def _stride_one_weight_grad(x, dy, w_shape, pads):
+    """The weight gradient (KH, KW, C_in, C_out) of a stride-1 convolution, lowered by ``_lowering``."""
+    KH, KW, C_in, C_out = w_shape
+    lowering = _lowering(x.shape, w_shape, pads)
+    if lowering == "rows":
+        return _row_weight_grad(x, dy, KH, KW, pads)
+    if lowering == "patches":  # conv.py's product
+        return (patch_matrix(x, KH, KW, 1, pads).T @ dy.reshape(-1, C_out)).reshape(w_shape)
+    # that of the turned convolution, dy in the role of its input, turned back
+    pads_back = turned_pads(*x.shape[1:3], KH, KW, pads)
+    return turned((patch_matrix(dy, KH, KW, 1, pads_back).T @ x.reshape(-1, C_in)).reshape(KH, KW, C_out, C_in))
+
+
 # --- the primitives (signatures as in conv.py) -------------------------------------
 
 def conv(x, w, stride, padding, bias=None):
@@ -320,7 +400,7 @@ def conv(x, w, stride, padding, bias=None):
     """
     KH, KW = w.shape[:2]
     x1, pads = _stride_one_input(x, KH, KW, stride, padding)
-    return _row_conv(x1, strided_kernel(w, stride), pads, bias)
+    return _stride_one_conv(x1, strided_kernel(w, stride), pads, bias)
 
 
 def conv_weight_grad(x, dy, w_shape, stride, padding):
@@ -328,9 +408,9 @@ def conv_weight_grad(x, dy, w_shape, stride, padding):
 
     dw[i] = P[i : i + R]^T @ dy, summed over the batch, for the stride-1 form.
     """
-    KH, KW = w_shape[:2]
+    KH, KW, C_in, C_out = w_shape
     x1, pads = _stride_one_input(x, KH, KW, stride, padding)
-    dw = _row_weight_grad(x1, dy, -(-KH // stride), -(-KW // stride), pads)
+    dw = _stride_one_weight_grad(x1, dy, (-(-KH // stride), -(-KW // stride), x1.shape[-1], C_out), pads)
     return unstrided_kernel(dw, stride, KH, KW)
 
 
@@ -342,7 +422,10 @@ def conv_and_weight_grad(x, w, dy, stride, padding):
     """
     KH, KW = w.shape[:2]
     x1, pads = _stride_one_input(x, KH, KW, stride, padding)
-    y, dw = _row_conv_and_weight_grad(x1, strided_kernel(w, stride), dy, pads)
+    w1 = strided_kernel(w, stride)
+    if _lowering(x1.shape, w1.shape, pads) != "rows":  # no row patches to share
+        return conv(x, w, stride, padding), conv_weight_grad(x, dy, w.shape, stride, padding)
+    y, dw = _row_conv_and_weight_grad(x1, w1, dy, pads)
     return y, unstrided_kernel(dw, stride, KH, KW)
 
 
@@ -359,14 +442,12 @@ def conv_input_grad(dy, w, x_shape, stride, padding, bias=None):
     N, H, W, C_in = x_shape
     KH, KW = w.shape[:2]
     if stride == 1:
-        (top, bottom), (left, right) = conv_geometry(H, W, KH, KW, 1, padding)[2]
-        w_turned = xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
-        turned_pads = ((KH - 1 - top, KH - 1 - bottom), (KW - 1 - left, KW - 1 - right))
-        dx = conv(dy, w_turned, 1, tuple((max(a, 0), max(b, 0)) for a, b in turned_pads), bias=bias)
+        pads_back = turned_pads(H, W, KH, KW, padding)
+        dx = conv(dy, turned(w), 1, tuple((max(a, 0), max(b, 0)) for a, b in pads_back), bias=bias)
         if dx.shape[1:3] == (H, W):
             return dx
         # x padded by more than the kernel: the turned pads would be negative, so crop instead
-        t, l = max(top - KH + 1, 0), max(left - KW + 1, 0)
+        t, l = max(-pads_back[0][0], 0), max(-pads_back[1][0], 0)
         return xp.ascontiguousarray(dx[:, t:t + H, l:l + W])
     (top, left), (Hp, Wp) = _strided_geometry(H, W, KH, KW, stride, padding)
     blocks_shape = (N, Hp // stride, Wp // stride, stride * stride * C_in)

@@ -3,7 +3,7 @@ convolution (or a pooling window) to a matrix multiply.
 
 ``conv_geometry`` gives output size and padding by the TensorFlow/Keras rules, ``window`` is what one
 kernel offset (i, j) sees, ``im2col`` stacks those views into the patch array and ``col2im`` adds
-them back (its adjoint). Both loops run over kernel offsets only, never over pixels or samples.
+them back (its adjoint); ``patch_matrix`` is a padded input's patches as one matrix. Both loops run over kernel offsets only, never over pixels or samples.
 """
 from ..backend import get_array_module
 
@@ -65,3 +65,12 @@ def col2im(col, x_pad_shape, stride):
         for j in range(KW):
             window(x_pad, i, j, stride, OH, OW)[...] += col[:, :, :, i, j, :]
     return x_pad
+
+
+def patch_matrix(x, KH, KW, stride, padding):
+    """im2col of the zero-padded x: (N, H, W, C_in) -> patches (N*OH*OW, KH*KW*C_in)."""
+    xp = get_array_module(x)
+    N, H, W, C_in = x.shape
+    OH, OW, pads = conv_geometry(H, W, KH, KW, stride, padding)
+    x_pad = xp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+    return im2col(x_pad, KH, KW, stride, OH, OW).reshape(N * OH * OW, KH * KW * C_in)
