@@ -408,7 +408,7 @@ def conv_weight_grad(x, dy, w_shape, stride, padding):
 
     dw[i] = P[i : i + R]^T @ dy, summed over the batch, for the stride-1 form.
     """
-    KH, KW, C_in, C_out = w_shape
+    KH, KW, _, C_out = w_shape
     x1, pads = _stride_one_input(x, KH, KW, stride, padding)
     dw = _stride_one_weight_grad(x1, dy, (-(-KH // stride), -(-KW // stride), x1.shape[-1], C_out), pads)
     return unstrided_kernel(dw, stride, KH, KW)
@@ -423,9 +423,10 @@ def conv_and_weight_grad(x, w, dy, stride, padding):
     KH, KW = w.shape[:2]
     x1, pads = _stride_one_input(x, KH, KW, stride, padding)
     w1 = strided_kernel(w, stride)
-    if _lowering(x1.shape, w1.shape, pads) != "rows":  # no row patches to share
-        return conv(x, w, stride, padding), conv_weight_grad(x, dy, w.shape, stride, padding)
-    y, dw = _row_conv_and_weight_grad(x1, w1, dy, pads)
+    if _lowering(x1.shape, w1.shape, pads) == "rows":
+        y, dw = _row_conv_and_weight_grad(x1, w1, dy, pads)
+    else:  # no row patches to share
+        y, dw = _stride_one_conv(x1, w1, pads), _stride_one_weight_grad(x1, dy, w1.shape, pads)
     return y, unstrided_kernel(dw, stride, KH, KW)
 
 

@@ -3,7 +3,8 @@ convolution (or a pooling window) to a matrix multiply.
 
 ``conv_geometry`` gives output size and padding by the TensorFlow/Keras rules, ``window`` is what one
 kernel offset (i, j) sees, ``im2col`` stacks those views into the patch array and ``col2im`` adds
-them back (its adjoint); ``patch_matrix`` is a padded input's patches as one matrix. Both loops run over kernel offsets only, never over pixels or samples.
+them back (its adjoint); ``patch_matrix`` is a padded input's patches as one matrix. Both loops run
+over kernel offsets only, never over pixels or samples.
 """
 from ..backend import get_array_module
 
