@@ -25,10 +25,11 @@
 # The package has two tiers of convolution code with the same function signatures: the
 # **reference tier**, `mttgan_min/layers/conv.py`, written to be read, and the **fast tier**,
 # `mttgan_min/layers/conv_fast.py`, which trades clarity for speed; a float64 test in
-# `tests/` proves the two agree on many shapes. This lesson uses the functions
-# `conv2d_forward`, `conv2d_backward` and `conv2d_transpose_forward` of `mttgan_min.layers.conv`
-# and the layers `Conv2D` and `Conv2DTranspose`, and builds its own reference implementation from
-# the pieces in `mttgan_min.layers.im2col`.
+# `tests/` proves the two agree on many shapes. This lesson uses the layers' pure forward and
+# backward functions `conv2d_forward`, `conv2d_backward` and `conv2d_transpose_forward` of
+# `mttgan_min.layers.conv_layers` (each takes the tier to compute with) and the layers `Conv2D`
+# and `Conv2DTranspose`, and builds its own reference implementation from the pieces in
+# `mttgan_min.layers.im2col`.
 
 # %%
 import matplotlib.pyplot as plt
@@ -36,7 +37,7 @@ import numpy as np
 
 from mttgan_min.gradcheck import check_function, check_layer, report
 from mttgan_min.layers import Conv2D, Conv2DTranspose
-from mttgan_min.layers.conv import conv2d_backward, conv2d_forward, conv2d_transpose_forward
+from mttgan_min.layers.conv_layers import conv2d_backward, conv2d_forward, conv2d_transpose_forward
 from mttgan_min.layers.im2col import col2im, conv_geometry, im2col, window
 
 rng = np.random.default_rng(0)

@@ -12,8 +12,8 @@ import pytest
 
 from mttgan_min.gradcheck import check_function, check_layer
 from mttgan_min.layers import Conv2D, Conv2DTranspose, conv_fast, conv_layers
-from mttgan_min.layers.conv import (TIERS, conv2d_backward, conv2d_forward, conv2d_transpose_backward,
-                                    conv2d_transpose_forward, get_tier, transpose_output_size)
+from mttgan_min.layers.conv_layers import (TIERS, conv2d_backward, conv2d_forward, conv2d_transpose_backward,
+                                           conv2d_transpose_forward, get_tier, transpose_output_size)
 from mttgan_min.layers.conv_fast import depth_to_space, space_to_depth, strided_kernel, unstrided_kernel, width_windows
 from mttgan_min.layers.im2col import conv_geometry, im2col
 

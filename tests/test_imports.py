@@ -64,7 +64,8 @@ def in_part(module, part):
 
 def test_the_graph_is_read():
     graph = import_graph()
-    assert "layers.conv_fast" in graph["layers.conv"] and "layers.im2col" in graph["layers.conv"]
+    assert "layers.conv" in graph["layers.conv_fast"] and "layers.im2col" in graph["layers.conv"]
+    assert {"layers.conv", "layers.conv_fast"} <= graph["layers.conv_layers"]
     assert {"adam", "ema", "models"} <= graph["run.state"] and "gan_step" in graph["run.loop"]
     assert "layers" in graph["models"]
 

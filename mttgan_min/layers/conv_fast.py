@@ -63,7 +63,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..backend import get_array_module
-from .im2col import col2im, conv_geometry, patch_matrix
+from . import conv as reference
+from .im2col import conv_geometry
 
 CPU_CHUNK_BYTES = 2**19  # about half a CPU's L2 cache
 GPU_CHUNK_BYTES = 2**31  # the whole batch at the paper's size (row patches 1.1 GB)
@@ -360,22 +361,17 @@ def _lowering(x_shape, w_shape, padding):
 
 def _stride_one_conv(x, w, pads, bias=None):
     """A stride-1 convolution (+ bias), lowered by ``_lowering``."""
-    N, H, W, C_in = x.shape
-    KH, KW, _, C_out = w.shape
-    OH, OW, _ = conv_geometry(H, W, KH, KW, 1, pads)
     lowering = _lowering(x.shape, w.shape, pads)
     if lowering == "rows":
         return _row_conv(x, w, pads, bias)
     if lowering == "patches":  # conv.py's product
-        y = (patch_matrix(x, KH, KW, 1, pads) @ w.reshape(-1, C_out)).reshape(N, OH, OW, C_out)
-    else:  # the input gradient of the turned convolution as conv.py computes it, x in the role of its dy
-        (top, bottom), (left, right) = turned_pads(H, W, KH, KW, pads)
-        taps = (x.reshape(-1, C_in) @ turned(w).reshape(-1, C_in).T).reshape(N, H, W, KH, KW, C_out)
-        y_pad = col2im(taps, (N, top + OH + bottom, left + OW + right, C_out), 1)
-        y = get_array_module(x).ascontiguousarray(y_pad[:, top:top + OH, left:left + OW])
-    if bias is not None:
-        y += bias
-    return y
+        return reference.conv(x, w, 1, pads, bias)
+    # the input gradient of the turned convolution as conv.py computes it, x in the role of its dy
+    N, H, W, _ = x.shape
+    KH, KW, _, C_out = w.shape
+    OH, OW, _ = conv_geometry(H, W, KH, KW, 1, pads)
+    y = reference.conv_input_grad(x, turned(w), (N, OH, OW, C_out), 1, turned_pads(H, W, KH, KW, pads), bias)
+    return get_array_module(y).ascontiguousarray(y)
 
 
 def _stride_one_weight_grad(x, dy, w_shape, pads):
@@ -385,10 +381,10 @@ def _stride_one_weight_grad(x, dy, w_shape, pads):
     if lowering == "rows":
         return _row_weight_grad(x, dy, KH, KW, pads)
     if lowering == "patches":  # conv.py's product
-        return (patch_matrix(x, KH, KW, 1, pads).T @ dy.reshape(-1, C_out)).reshape(w_shape)
+        return reference.conv_weight_grad(x, dy, w_shape, 1, pads)
     # that of the turned convolution, dy in the role of its input, turned back
     pads_back = turned_pads(*x.shape[1:3], KH, KW, pads)
-    return turned((patch_matrix(dy, KH, KW, 1, pads_back).T @ x.reshape(-1, C_in)).reshape(KH, KW, C_out, C_in))
+    return turned(reference.conv_weight_grad(dy, x, (KH, KW, C_out, C_in), 1, pads_back))
 
 
 # --- the primitives (signatures as in conv.py) -------------------------------------

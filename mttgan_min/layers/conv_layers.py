@@ -1,18 +1,98 @@
 """The convolution layers, Conv2D and Conv2DTranspose (Keras semantics, NHWC).
 
-Thin classes around the pure pairs of ``conv.py``: the layer keeps the cache
-and accumulates the gradients of its kernel and bias. Each layer computes with
-the tier it is given, ``tier="fast"`` (``conv_fast.py``, the default) or
-``tier="reference"`` (``conv.py``); both give the same numbers.
+Three parts, in reading order: the choice of tier (``TIERS``: the primitives
+of ``conv.py``, the reference, or of ``conv_fast.py``, the fast tier; both
+give the same numbers); the pure forward/backward pairs of the two layers,
+written with those primitives as ``conv.py``'s docstring derives them; and
+thin classes around the pairs, which keep the cache and accumulate the
+gradients of kernel and bias. Pairs and classes take ``tier="fast"`` (the
+default) or ``tier="reference"``.
 """
+from collections import namedtuple
+
 import numpy as np
 
 from ..initializers import glorot_uniform
-from .base import Layer
-from .conv import (conv2d_backward, conv2d_forward, conv2d_transpose_backward, conv2d_transpose_forward,
-                   get_tier, transpose_output_size)
+from . import conv, conv_fast
+from .base import Layer, channel_sums
 from .im2col import conv_geometry
 
+
+# --- the choice of tier -------------------------------------------------------
+
+Tier = namedtuple("Tier", "conv conv_weight_grad conv_input_grad conv_and_weight_grad")
+TIERS = {"reference": Tier(conv.conv, conv.conv_weight_grad, conv.conv_input_grad, conv.conv_and_weight_grad),
+         "fast": Tier(conv_fast.conv, conv_fast.conv_weight_grad, conv_fast.conv_input_grad,
+                      conv_fast.conv_and_weight_grad)}
+
+
+def get_tier(tier):
+    """The primitives of ``tier`` ('fast' or 'reference')."""
+    if tier not in TIERS:
+        raise ValueError(f"tier must be one of {', '.join(TIERS)}, got {tier!r}")
+    return TIERS[tier]
+
+
+# --- Conv2D: forward and backward ------------------------------------------------
+
+def conv2d_forward(x, w, b, stride=1, padding="same", tier="fast"):
+    """x (N, H, W, C_in), w (KH, KW, C_in, C_out), b (C_out,) -> out (N, OH, OW, C_out), cache."""
+    out = get_tier(tier).conv(x, w, stride, padding, bias=b)
+    return out, (x, w, stride, padding, tier)
+
+
+def conv2d_backward(dout, cache, param_grads=True):
+    """dout (N, OH, OW, C_out) -> dx (N, H, W, C_in), dw (KH, KW, C_in, C_out), db (C_out,).
+
+    dw and db are None when not ``param_grads`` (a frozen layer).
+    """
+    x, w, stride, padding, tier = cache
+    ops = get_tier(tier)
+    dx = ops.conv_input_grad(dout, w, x.shape, stride, padding)
+    if not param_grads:
+        return dx, None, None
+    return dx, ops.conv_weight_grad(x, dout, w.shape, stride, padding), channel_sums(dout)
+
+
+# --- Conv2DTranspose: the adjoint of Conv2D ------------------------------------------
+
+def transpose_output_size(H, K, stride, padding):
+    """Spatial size of a transposed convolution's output (Keras): H*stride ('same'), H*stride + max(K - stride, 0) ('valid')."""
+    if padding == "same":
+        return H * stride
+    if padding == "valid":
+        return H * stride + max(K - stride, 0)
+    raise ValueError(f"a transposed convolution takes padding 'same' or 'valid', got {padding!r}")
+
+
+def conv2d_transpose_forward(x, w, b, stride=2, padding="same", tier="fast"):
+    """x (N, H, W, C_in), w (KH, KW, C_out, C_in), b (C_out,) -> out (N, OH, OW, C_out), cache.
+
+    The input gradient of the convolution with the same w that maps an
+    (N, OH, OW, C_out) image onto x; OH = transpose_output_size(H, KH, ...).
+    """
+    N, H, W, _ = x.shape
+    KH, KW, C_out, _ = w.shape
+    out_shape = (N, transpose_output_size(H, KH, stride, padding), transpose_output_size(W, KW, stride, padding), C_out)
+    out = get_tier(tier).conv_input_grad(x, w, out_shape, stride, padding, bias=b)
+    return out, (x, w, stride, padding, tier)
+
+
+def conv2d_transpose_backward(dout, cache, param_grads=True):
+    """dout (N, OH, OW, C_out) -> dx (N, H, W, C_in), dw (KH, KW, C_out, C_in), db (C_out,).
+
+    The adjoint of the forward: dx is the convolution of dout, and dw the
+    convolution's weight gradient with dout as its input and x as its dy.
+    """
+    x, w, stride, padding, tier = cache
+    ops = get_tier(tier)
+    if not param_grads:
+        return ops.conv(dout, w, stride, padding), None, None
+    dx, dw = ops.conv_and_weight_grad(dout, w, x, stride, padding)  # conv(dout, w), conv_weight_grad(dout, x)
+    return dx, dw, channel_sums(dout)
+
+
+# --- the layers ------------------------------------------------------------------
 
 class _ConvBase(Layer):
     """Shared by Conv2D and Conv2DTranspose: Glorot-uniform kernel, zero bias, a tier."""
