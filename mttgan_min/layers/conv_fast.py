@@ -39,10 +39,10 @@ Narrow layers. Row patches pay KW copies of the input for products only
 KW*C_in deep and C_out wide. Where one side has very few channels (the
 generator's last layer maps 32 channels to 1, and its input gradient starts
 from that one channel) a product with the full patch matrix of the narrow
-side is faster, so ``_lowering`` picks it: conv.py's im2col product for few
-input channels; for few output channels the converse of the identity above,
-the convolution as the input gradient (computed as conv.py does, by col2im)
-of the convolution with the turned kernel.
+side is faster, so ``_lowering`` picks it and calls the reference tier
+(conv.py): its im2col product for few input channels; for few output channels
+the converse of the identity above, the convolution as the input gradient
+(conv.py's col2im) of the convolution with the turned kernel.
 
 Chunks. On a CPU the kernels take the batch a few samples at a time
 (``batch_chunks``), so that the row patches and their products stay in cache;
