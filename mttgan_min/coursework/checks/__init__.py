@@ -1,0 +1,1 @@
+"""One module per lesson (``lessonNN.py``), each with a list ``EXERCISES`` of ``Exercise``."""
