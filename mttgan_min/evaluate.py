@@ -8,8 +8,8 @@ same images the GANs never saw. ``--controls`` adds the real-only row, the pixel
 regressions and the adult non-COVID probe; ``--quality`` measures the generated images themselves.
 
 Outputs in --out: config.json, results.csv, table1.md, table2.md, tests.csv, confusion/ (CSV + PNG),
-classifiers/<task>/<row>/<classifier>-seed<s>/ (checkpoint.npz, curves.csv, curves.png,
-predictions.csv, result.json), generated/ (the images used, with grids), quality/ (quality.json and
+classifiers/<task>/<row>/<classifier>-seed<s>/ (curves.csv, curves.png, predictions.csv, result.json;
+checkpoint.npz only while that classifier trains), generated/ (the images used, with grids), quality/ (quality.json and
 pictures). Ctrl-C (or SIGTERM) stops after the current batch; --resume OUT continues (each classifier
 from its last finished epoch).
 """
@@ -37,7 +37,7 @@ from .evaluation.trainsets import (GANS, ROW_SOURCES, TASK_CLASSES, TrainSetErro
 from .fileio import atomic_write
 from .models import PRESETS
 from .run import rundir
-from .run.checkpoint import CheckpointError
+from .run.checkpoint import CheckpointError, previous_path
 from .run.loop import Interrupted, NonFiniteError, StopFlag, Stopped
 from .run.pictures import save_sample_grid
 from .cpu_settings import cpu_settings
@@ -219,6 +219,13 @@ def write_predictions(path, files, y_true, proba, classes):
     atomic_write(path, write)
 
 
+def discard_checkpoint(path):
+    """Delete a finished classifier's checkpoint (and its previous version): its predictions and result are
+    stored, so the weights and Adam moments (845 MB for VGG-19 at 128 px) are not needed again."""
+    for p in (path, previous_path(path)):
+        p.unlink(missing_ok=True)
+
+
 def run_classifier(cfg, out, key, x, y, test, probe, xp, stop):
     """Train (or resume, or load) one classifier; returns (results row, y_pred)."""
     task, row, name, seed = key
@@ -245,6 +252,7 @@ def run_classifier(cfg, out, key, x, y, test, probe, xp, stop):
         result.update(probe_rate=rate["value"], probe_k=rate["k"], probe_n=rate["n"],
                       probe_low=rate["low"], probe_high=rate["high"])
     rundir.write_json(folder / "result.json", {"row": result, "y_pred": y_pred.tolist()})
+    discard_checkpoint(folder / "checkpoint.npz")
     return result, y_pred
 
 

@@ -26,6 +26,16 @@ def gan_runs(tmp_path_factory):
     return runs
 
 
+def assert_no_checkpoint_left(out):
+    """A finished evaluation keeps no classifier weights: per classifier only its curves, predictions and result."""
+    folders = list((out / "classifiers").glob("*/*/*-seed*"))
+    assert folders
+    left = sorted(p.name for p in (out / "classifiers").rglob("*.npz"))
+    assert not left, f"classifier checkpoints left behind: {left}"
+    sizes = {f: sum(p.stat().st_size for p in f.iterdir()) for f in folders}
+    assert max(sizes.values()) < 200_000, f"a finished classifier keeps {max(sizes.values())} bytes on disk"
+
+
 def read_csv(path):
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
@@ -62,8 +72,9 @@ def test_evaluate_end_to_end_and_resume(gan_runs, tmp_path, capsys):
     one = out / "classifiers" / "binary" / "mtt_gen" / "alexnet-seed0"
     preds = read_csv(one / "predictions.csv")
     assert len(preds) == 136 and abs(sum(float(preds[0][k]) for k in ("p_normal", "p_covid")) - 1) < 1e-5
-    for name in ("curves.csv", "curves.png", "checkpoint.npz"):
+    for name in ("curves.csv", "curves.png"):
         assert (one / name).is_file()
+    assert_no_checkpoint_left(out)
     assert list((out / "confusion").glob("binary_mtt_gen_alexnet_seed0.png"))
     # resuming a finished evaluation trains nothing and rewrites the same results
     before = (out / "results.csv").read_text()
@@ -139,6 +150,7 @@ def test_ctrl_c_stops_and_resume_finishes(gan_runs, tmp_path, capsys, monkeypatc
     rows = read_csv(out / "results.csv")
     assert [r["row"] for r in rows] == ["mtt_gen", "mtt_real_gen"]
     assert all(r["epoch"] == "2" for r in rows)
+    assert_no_checkpoint_left(out)
 
 
 @pytest.mark.parametrize("content, words", [("{not json", "not valid JSON"), ('{"seed": 1}', 'no "options"')])

@@ -99,7 +99,9 @@ def train_classifier(net, images, labels, *, epochs, lr=1e-5, seed=0, xp=np, sel
             t0 = time.perf_counter()
             order = np.random.default_rng([int(seed), epoch]).permutation(train_idx)
             net.set_rng(backend.make_rng(xp, int(seed) * 100_003 + epoch)).set_training(True)
-            loss_sum, correct = 0.0, 0
+            # Running sums stay on the device and are read once per epoch: float(loss) or int(count) in
+            # the batch loop would make the GPU wait for every batch.
+            loss_sum, correct = xp.zeros((), dtype=xp.float64), xp.zeros((), dtype=xp.int64)
             for b in range(n_batches):
                 pick = order[b * BATCH:(b + 1) * BATCH]
                 x = backend.to_device(images[pick], xp)
@@ -109,12 +111,13 @@ def train_classifier(net, images, labels, *, epochs, lr=1e-5, seed=0, xp=np, sel
                 loss, cache = softmax_cross_entropy_forward(logits, y)
                 net.backward(softmax_cross_entropy_backward(cache))
                 opt.step()
-                loss_sum += float(loss) * len(pick)
-                correct += int((logits.argmax(1) == y).sum())
+                loss_sum += xp.asarray(loss, dtype=xp.float64) * len(pick)
+                correct += (logits.argmax(1) == y).sum()
                 bar.update(1)
                 if stop is not None and stop.signum is not None:
                     raise Stopped(128 + int(stop.signum))
             net.clear_cache()
+            loss_sum, correct = float(loss_sum), int(correct)
             if not math.isfinite(loss_sum):
                 raise NonFiniteError(f"the training loss of {desc} is not finite at epoch {epoch}")
             val_loss, val_acc = evaluate_split(net, x_val, y_val, xp)
