@@ -1,6 +1,7 @@
 """Lesson 4's exercises: im2col, its adjoint col2im, and a convolution's backward (Sec. IV-C, Figs. 4-5)."""
 import numpy as np
 
+from mttgan_min.coursework.checks.lesson03 import check_shapes
 from mttgan_min.coursework.exercise import Exercise, ExerciseFailed, assert_close, assert_gradients
 from mttgan_min.gradcheck import check_function
 from mttgan_min.layers.conv import conv, conv_input_grad, conv_weight_grad
@@ -14,10 +15,13 @@ def patches_by_formula(x_pad, KH, KW, stride, OH, OW):
 
 
 def padded(rng, N, H, W, C, K, stride, padding):
-    """A random input, zero-padded for a KxK kernel: (x_pad, OH, OW)."""
-    OH, OW, pads = conv_geometry(H, W, K, K, stride, padding)
-    x = rng.standard_normal((N, H, W, C))
-    return np.pad(x, ((0, 0), *pads, (0, 0))), OH, OW
+    """A random array of the padded input's shape for a KxK kernel: (x_pad, OH, OW).
+
+    The padding holds random numbers too, not zeros, so that an entry read from or added to the
+    wrong place shows wherever it is.
+    """
+    OH, OW, ((top, bottom), (left, right)) = conv_geometry(H, W, K, K, stride, padding)
+    return rng.standard_normal((N, H + top + bottom, W + left + right, C)), OH, OW
 
 
 def _geometry(N, H, W, C, K, stride, padding):
@@ -33,7 +37,7 @@ def _im2col_case(fn, rng, N, H, W, C, K, stride, padding):
     where = f"im2col, {_geometry(N, H, W, C, K, stride, padding)}, patches (N, OH, OW, KH, KW, C)"
     if not np.array_equal(x_pad, before):
         raise ExerciseFailed(f"{where}: your function changed its input x_pad")
-    assert_close(where, mine, patches_by_formula(x_pad, K, K, stride, OH, OW), rtol=0, atol=0)
+    assert_close(where, mine, patches_by_formula(x_pad, K, K, stride, OH, OW))
 
 
 IM2COL_VISIBLE = [(2, 5, 7, 3, 3, 1, "same"), (2, 7, 6, 3, 3, 2, "same"), (1, 6, 6, 2, 4, 1, "same"),
@@ -109,6 +113,9 @@ def _conv_case(fn, rng, N, H, W, C, K, F, stride, padding):
     def forward(x, w, b):
         return conv_forward(x, w, b, stride, padding)
 
+    out, cache = forward(**inputs)
+    check_shapes(where, fn(rng.standard_normal(out.shape), cache),
+                 {"dx": inputs["x"].shape, "dw": inputs["w"].shape, "db": inputs["b"].shape})
     assert_gradients(check_function(forward, fn, inputs, rng=rng), where)
     dout = rng.standard_normal(forward(**inputs)[0].shape)
     cache = forward(**inputs)[1]
