@@ -48,8 +48,8 @@ rng = np.random.default_rng(0)
 # Its backward is the exercise of this lesson; two ideas get you there.
 #
 # - *Each gradient has the shape of its input*: `dx` is (N, D) like x, `dw` (D, M) like w, `db`
-#   (M,) like b. `dout` is (N, M); each gradient is `dout` combined with the *other* factor of the
-#   product, and once you write the shapes down there is only one way to combine them.
+#   (M,) like b. `dout` is (N, M); `dx` and `dw` each combine `dout` with the *other* factor of
+#   the product `x @ w`, and once you write the shapes down there is only one way to do it.
 # - *Sum over what was broadcast*: the same w and the same b serve all N samples, so their
 #   gradients add up the contributions of all N samples. Where does the sum over N happen for w, and
 #   where for b?

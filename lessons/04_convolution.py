@@ -335,8 +335,8 @@ for name, layer, shape in layers:
 
 # %% [markdown]
 # > **Aside: a faster convolution (not needed for the course).** The full patch matrix is KH x KW
-# > times the size of the input: 16 times for a 4x4 kernel, about 4 GB per layer at the paper's
-# > size. The package also has a fast implementation of the same convolution, which builds only a
+# > times the size of the input: 16 times for a 4x4 kernel, about 4 GB for one layer of the
+# > paper's size in float32 (32 images of 128 x 128 pixels, 128 channels). The package also has a fast implementation of the same convolution, which builds only a
 # > KH-th of the patches at a time (im2col along the width alone), turns a stride into a stride-1
 # > convolution, and works through the batch in cache-sized chunks. It computes the same numbers, to
 # > round-off, with far less memory traffic; how much faster it is depends on the layer and the
