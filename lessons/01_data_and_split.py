@@ -34,8 +34,8 @@
 # MTTGAN_DATA=/path/to/data python lessons/01_data_and_split.py
 # ```
 #
-# The first load of the real images decodes a few thousand files (about a minute); they are
-# cached in `~/.cache/mttgan_min` afterwards.
+# > **Aside.** The first load of the real images decodes a few thousand files (about a minute on
+# > a laptop); they are cached in `~/.cache/mttgan_min` afterwards.
 
 # %%
 import os
@@ -43,6 +43,7 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
+from mttgan_min.coursework import check
 from mttgan_min.data import CLASSES, concat, load_pool, prepare_data
 
 DATA = os.environ.get("MTTGAN_DATA")     # None: synthetic phantoms
@@ -140,7 +141,8 @@ print(f"mean |difference|, different patients: {np.mean(other):.4f}  ({len(other
 # If one film of a patient is in the training set and another in the test set, a classifier (or a
 # GAN that copies its training images) is tested on an image it has almost seen. Its test accuracy
 # then measures memory, not diagnosis. The paper does not say how its test set was drawn; this
-# project draws it by patient (see `docs/design.md`, "Data").
+# code draws it by patient, because that is the only split under which a test image is truly unseen
+# (see `docs/design.md`, "The held-out split and the COVID cap").
 #
 # ### What an image-level split would leak
 #
@@ -150,10 +152,8 @@ print(f"mean |difference|, different patients: {np.mean(other):.4f}  ({len(other
 # %%
 def image_level_split(labels, n_test, rng):
     """Bool mask (N,): n_test random images of each class on the test side, ignoring patients."""
-    test = np.zeros(len(labels), bool)
-    for c in np.unique(labels):
-        test[rng.choice(np.flatnonzero(labels == c), size=n_test, replace=False)] = True
-    return test
+    chosen = [rng.choice(np.flatnonzero(labels == name), size=n_test, replace=False) for name in CLASSES]
+    return np.isin(np.arange(len(labels)), np.concatenate(chosen))
 
 
 def leaked(test, labels, patients):
@@ -195,13 +195,21 @@ assert not shared and all(n == N_TEST for n in prepared.test.counts().values())
 # 4. stop when the test side holds exactly `n_test` images.
 #
 # Skipping, instead of stopping at the first patient that does not fit, is what makes the count
-# exact: patients with a single film fill the last places. Return a boolean mask, `True` for test.
+# exact: patients with a single film fill the last places. Return a boolean mask of shape (N,),
+# `True` for test. `labels` and `patients` are string arrays of shape (N,); draw every random choice
+# from `rng` (a NumPy `Generator`), so that the same seed gives the same split.
 #
-# The reference solution is in place; replace its body with your own and run the checks below.
+# Useful NumPy: `np.unique(values, return_inverse=True, return_counts=True)` gives the distinct
+# values, for every entry the index of its value among them, and how often each value occurs;
+# `rng.permutation(n)` is a random order of `range(n)`.
+#
+# Write the body between the markers, then run the next cell: `check` tests your function on small
+# made-up pools (exact counts, whole patients, the split changes with the seed).
 
 # %%
 def patient_split(labels, patients, n_test, rng):
     """Bool mask (N,) of the test side: whole patients, greedily, exactly n_test images per class."""
+    ### BEGIN SOLUTION
     test = np.zeros(len(labels), bool)
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
@@ -214,19 +222,24 @@ def patient_split(labels, patients, n_test, rng):
                     break
         test[idx] = taken[group]
     return test
+    ### END SOLUTION
 
-
-# %% [markdown]
-# The checks: exactly `n_test` per class, no patient on both sides, a different split for a
-# different seed, and the checks themselves must catch the image-level split above.
 
 # %%
-def check_split(test, labels, patients, n_test):
-    """Raise AssertionError unless ``test`` has n_test images per class and leaks no patient."""
-    for c in np.unique(labels):
-        got = int(np.sum(test & (labels == c)))
-        assert got == n_test, f"class {c}: {got} test images, expected {n_test}"
-    shared = set(patients[test]) & set(patients[~test])
+patient_split = check("patient_split", patient_split)
+
+# %% [markdown]
+# Now on the lesson's data. The same two properties, written out: exactly `n_test` per class and
+# no patient on both sides; a different seed gives a different split, and the test must catch the
+# image-level split above.
+
+# %%
+def check_split(mask, labels, patients, n_test):
+    """Raise AssertionError unless ``mask`` has n_test images per class and leaks no patient."""
+    for name in CLASSES:
+        got = int(np.sum(mask & (labels == name)))
+        assert got == n_test, f"class {name}: {got} test images, expected {n_test}"
+    shared = set(patients[mask]) & set(patients[~mask])
     assert not shared, f"{len(shared)} patients on both sides, e.g. {[str(p) for p in sorted(shared)[:3]]}"
 
 

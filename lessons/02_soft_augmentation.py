@@ -35,6 +35,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import ndimage
 
+from mttgan_min.coursework import check
 from mttgan_min.data import (crop_and_resize, epoch_real_batches, iterations_per_epoch, prepare_data,
                              random_crop_boxes)
 
@@ -52,11 +53,14 @@ print("training images: Kaggle", kaggle.counts(), "COVID", covid.counts())
 #
 # `random_crop_boxes(n, rng)` draws `n` boxes, each four fractions (top, bottom, left, right),
 # uniform in [0, 0.05]. `crop_and_resize(images, boxes, size)` cuts box *i* out of image *i* and
-# resizes it to `size` with an antialiasing filter. The package crops each pool's *source copy*
-# (`Dataset.hires`, kept at 1.25 times the training size), so even the largest crop (90% of a side)
-# is still shrunk, never blown up. The differences are small and sit at the edges: the anatomy moves
-# by a pixel or two and is magnified by at most 11% (1 / 0.9). That is the point of a *soft*
-# augmentation: every crop is still a plausible chest film.
+# resizes it to `size` with an antialiasing filter. The differences are small and sit at the
+# edges: the anatomy moves by a pixel or two and is magnified by at most 11% (1 / 0.9). That is the
+# point of a *soft* augmentation: every crop is still a plausible chest film.
+#
+# > **Aside.** The paper says crop, then resize, but not from which copy of the film. This code
+# > crops each pool's *source copy* (`Dataset.hires`, kept at 1.25 times the training size), because
+# > then even the largest crop (90% of a side, 1.125 times the training size) is still shrunk, never
+# > blown up.
 
 # %%
 rng = np.random.default_rng(0)
@@ -120,39 +124,68 @@ print(f"share of films with the heart on the image's right: "
 # %% [markdown]
 # ## Epoch length and the whole schedule
 #
-# The project draws fresh crops every epoch instead of storing the augmented copies (see
-# `mttgan_min/data/augment.py`). One epoch holds `factor x N` crops, and the paper counts
-# `(N * factor) / 32` iterations per epoch, as if every iteration used 32 of them. Each GAN
-# iteration takes 16 real crops (the other 16 images of its minibatch of 32 are generated), so an
-# epoch uses half of its crops, drawn without replacement. The count, rounded down, is
-# `iterations_per_epoch(N, factor, 32)`.
+# The paper gives the augmentation factors (5 for Kaggle, 50 for COVID), a minibatch of 32 and
+# 100 epochs of each stage, but **the paper does not say** how many iterations an epoch has, nor
+# whether the crops are stored. This code chooses to draw fresh crops every epoch instead of storing
+# the augmented copies (see `mttgan_min/data/augment.py`), because 50 stored copies of every COVID
+# film cost memory and add nothing that fresh draws do not. It counts one epoch as
+# `(factor x N) // 32` iterations, because that is how long an epoch over the stored copies would be
+# with minibatches of 32: one iteration per 32 crops, the last incomplete minibatch dropped.
 #
+# A GAN iteration does not use 32 real crops, though. Its minibatch of 32 is 16 real images and 16
+# generated ones, so one epoch draws only half of its `factor x N` crops, without replacement.
+#
+# ## Exercise: the plan of one epoch
+#
+# Write `epoch_plan(n_images, factor, batch_size)` returning two integers: the number of
+# iterations of one epoch, counted as above (incomplete minibatches are dropped), and the number of
+# real crops those iterations use (each iteration uses half a minibatch of real images).
+
+# %%
+def epoch_plan(n_images, factor, batch_size=32):
+    """(iterations per epoch, real crops used per epoch) for n_images originals and factor crops each."""
+    ### BEGIN SOLUTION
+    iterations = (n_images * factor) // batch_size
+    return iterations, iterations * (batch_size // 2)
+    ### END SOLUTION
+
+
+# %%
+epoch_plan = check("epoch_plan", epoch_plan)
+
+# %% [markdown]
 # With the paper's counts: 5,856 Kaggle images (1,583 normal, 2,780 bacterial, 1,493 viral) less
 # 3 x 68 test images, five crops each; 227 COVID images less 68, fifty crops each; 100 epochs of
-# each stage.
+# each stage. The package's own count is `iterations_per_epoch(N, factor, 32)`.
 
 # %%
 KAGGLE_IMAGES, COVID_IMAGES, N_TEST, EPOCHS = 1583 + 2780 + 1493, 227, 68, 100
 kaggle_train_n = KAGGLE_IMAGES - 3 * N_TEST
 covid_train_n = COVID_IMAGES - N_TEST
-pretrain = iterations_per_epoch(kaggle_train_n, 5, BATCH)
-finetune = iterations_per_epoch(covid_train_n, 50, BATCH)
-plain = iterations_per_epoch(covid_train_n, 1, BATCH)
+pretrain, _ = epoch_plan(kaggle_train_n, 5, BATCH)
+finetune, _ = epoch_plan(covid_train_n, 50, BATCH)
+plain, plain_real = epoch_plan(covid_train_n, 1, BATCH)
+assert (pretrain, finetune, plain) == tuple(iterations_per_epoch(n, f, BATCH) for n, f in
+                                            [(kaggle_train_n, 5), (covid_train_n, 50), (covid_train_n, 1)])
 print(f"pretraining: {kaggle_train_n} images x 5 // {BATCH} = {pretrain} iterations per epoch")
 print(f"fine-tuning: {covid_train_n} images x 50 // {BATCH} = {finetune} iterations per epoch")
 print(f"MTT-GAN / Transfer GAN: {EPOCHS} x ({pretrain} + {finetune}) = {EPOCHS * (pretrain + finetune):,}")
-print(f"baseline without augmentation: {covid_train_n} // {BATCH} = {plain} per epoch, "
-      f"{EPOCHS * plain} in total")
+print(f"baseline without augmentation: {covid_train_n} // {BATCH} = {plain} iterations per epoch, "
+      f"{EPOCHS * plain} in total; {plain_real} of the {covid_train_n} films are used in an epoch")
 assert (pretrain, finetune, EPOCHS * (pretrain + finetune), EPOCHS * plain) == (883, 248, 113_100, 400)
+assert plain_real == 64
 
 # %% [markdown]
-# The baseline GAN without augmentation sees each COVID film once per epoch: 400 iterations in all,
-# about 280 times fewer than MTT-GAN. The same arithmetic on the data loaded above:
+# The baseline GAN without augmentation does **not** see each COVID film once per epoch: its
+# 159 films make 4 iterations of 16 real images, so an epoch uses 64 of the 159 films (a different
+# random 64 each epoch) and drops the rest; over 100 epochs that is 6,400 real images, about 40
+# views per film, in 400 iterations, about 280 times fewer iterations than MTT-GAN. The same
+# arithmetic on the data loaded above:
 
 # %%
 stages = {"pretrain (Kaggle, x5)": (len(kaggle), 5), "fine-tune (COVID, x50)": (len(covid), 50),
           "baseline (COVID, x1)": (len(covid), 1)}
-per_epoch = {name: iterations_per_epoch(n, f, BATCH) for name, (n, f) in stages.items()}
+per_epoch = {name: epoch_plan(n, f, BATCH)[0] for name, (n, f) in stages.items()}
 for name, it in per_epoch.items():
     print(f"{name:<24} {stages[name][0]:>5} images -> {it:>4} iterations per epoch, {EPOCHS * it:>6,} in 100 epochs")
 
@@ -183,41 +216,36 @@ assert all(b.shape == (BATCH // 2, SIZE, SIZE, 1) for b in batches)
 # Write `crop_box_to_pixels(box, H, W)` returning `(row0, row1, col0, col1)` such that
 # `image[row0:row1, col0:col1]` is the crop: `top * H` rows (rounded to the nearest pixel) are
 # removed at the top, `bottom * H` at the bottom, `left * W` columns at the left and `right * W` at
-# the right.
+# the right. Rows count from the top, columns from the left; the end bounds are exclusive, as in
+# every Python slice. Return four Python integers.
 #
 # Cropping a film at its full resolution and only then resizing to the training size keeps all the
 # detail the film has; cropping an already small image and scaling it up again blurs it. So the
 # crop belongs on the source image, in its own pixels, which is what this function computes.
+#
+# `check` compares your bounds with the expected ones on a non-square 160 x 200 image (so that
+# rows and columns cannot be mixed up), for a few hand-made boxes and 200 random ones.
 
 # %%
 def crop_box_to_pixels(box, H, W):
     """(top, bottom, left, right) fractions -> (row0, row1, col0, col1) pixel bounds on an H x W image."""
+    ### BEGIN SOLUTION
     top, bottom, left, right = box
     return (int(round(top * H)), H - int(round(bottom * H)),
             int(round(left * W)), W - int(round(right * W)))
+    ### END SOLUTION
 
 
+# %%
+crop_box_to_pixels = check("crop_box_to_pixels", crop_box_to_pixels)
+
+
+# %%
 def crop(image, box):
     """The pixels of ``image`` (H, W, ...) inside ``box``."""
     r0, r1, c0, c1 = crop_box_to_pixels(box, image.shape[0], image.shape[1])
     return image[r0:r1, c0:c1]
 
-
-# %% [markdown]
-# The checks compare with plain NumPy slices on a non-square image (so that rows and columns cannot
-# be mixed up), then test many random boxes.
-
-# %%
-source = np.arange(160 * 200, dtype=np.float32).reshape(160, 200)     # every pixel different
-assert np.array_equal(crop(source, (0, 0, 0, 0)), source)
-assert np.array_equal(crop(source, (4 / 160, 8 / 160, 5 / 200, 10 / 200)), source[4:152, 5:190])
-assert np.array_equal(crop(source, (0.05, 0.0, 0.0, 0.05)), source[8:160, 0:190])
-for box in random_crop_boxes(1000, np.random.default_rng(1)):
-    r0, r1, c0, c1 = crop_box_to_pixels(box, 160, 200)
-    assert 0 <= r0 <= 8 and 152 <= r1 <= 160 and 0 <= c0 <= 10 and 190 <= c1 <= 200, (box, r0, r1, c0, c1)
-    assert abs((r1 - r0) - (1 - box[0] - box[1]) * 160) <= 1, (box, r0, r1)
-    assert abs((c1 - c0) - (1 - box[2] - box[3]) * 200) <= 1, (box, c0, c1)
-print("crop_box_to_pixels agrees with the NumPy slices and keeps 90-100% of each side")
 
 # %% [markdown]
 # Your crop, resized with SciPy's spline zoom, next to the package's `crop_and_resize` of the same

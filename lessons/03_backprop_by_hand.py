@@ -31,8 +31,10 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import FancyBboxPatch
 
-from mttgan_min.gradcheck import check_function, numeric_gradient, relative_error, report
+from mttgan_min.coursework import check
+from mttgan_min.gradcheck import check_function, numeric_gradient, relative_error, report, roundoff_floor
 from mttgan_min.layers.activations import (leaky_relu_backward, leaky_relu_forward, sigmoid_backward,
                                            sigmoid_forward)
 from mttgan_min.layers.dense import dense_backward, dense_forward
@@ -42,12 +44,15 @@ rng = np.random.default_rng(0)
 # %% [markdown]
 # ## Three forward/backward pairs
 #
-# **Dense**: `out = x @ w + b` with x (N, D), w (D, M), b (M,). Each gradient has the shape of its
-# input, and there is only one way to multiply `dout` (N, M) with the other factor to get it:
+# **Dense**: `out = x @ w + b` with x (N, D), w (D, M), b (M,): N samples, D inputs, M outputs.
+# Its backward is the exercise of this lesson; two ideas get you there.
 #
-# - `dx = dout @ w.T` (N, M) @ (M, D);
-# - `dw = x.T @ dout` (D, N) @ (N, M), a sum over the N samples;
-# - `db = dout.sum(axis=0)`, since b is added to every sample.
+# - *Each gradient has the shape of its input*: `dx` is (N, D) like x, `dw` (D, M) like w, `db`
+#   (M,) like b. `dout` is (N, M); `dx` and `dw` each combine `dout` with the *other* factor of
+#   the product `x @ w`, and once you write the shapes down there is only one way to do it.
+# - *Sum over what was broadcast*: the same w and the same b serve all N samples, so their
+#   gradients add up the contributions of all N samples. Where does the sum over N happen for w, and
+#   where for b?
 #
 # **LeakyReLU**: `out = x` where x > 0, `alpha * x` elsewhere (alpha = 0.2 in the paper), so
 # `dx = dout * slope`. **Sigmoid**: `out = 1 / (1 + exp(-x))`, with the neat derivative
@@ -74,10 +79,19 @@ plt.show()
 # entry of the input by +-h and look at L:
 #
 # $$ \frac{\partial L}{\partial x_i} \approx \frac{L(x_i + h) - L(x_i - h)}{2h}, \qquad
-# \text{relative error} = \frac{|a - n|}{\max(|a| + |n|, 10^{-8})}. $$
+# \text{relative error} = \frac{|a - n|}{\max(|a| + |n|, \text{floor})}, $$
 #
+# with `a` the analytic gradient (backward's) and `n` the numeric one.
 # `mttgan_min.gradcheck.check_function` does this for every entry of every input, in float64,
-# with h = 1e-5, and passes when the worst relative error is below 1e-7.
+# with h = 1e-5, and passes when the worst relative error is below 1e-7. Its default `dout` is
+# `random_dout`: random signs, sizes between 0.5 and 1.5.
+#
+# The `floor` keeps a tiny gradient from failing on round-off alone. Each numeric gradient carries
+# a round-off error of about `eps * sum|out * dout| / h` (eps = 2.2e-16, the float64 spacing near 1),
+# the same for every entry; a gradient much smaller than that error divided by the tolerance cannot
+# be resolved to 1e-7 relative. So `check_function` sets the floor with `roundoff_floor(out, dout)`:
+# `eps * sum|out * dout| / (h * 1e-7)`, and never less than 1e-8. Entries whose gradients are
+# smaller than the floor are in effect compared absolutely, `|a - n| < 1e-7 * floor`.
 
 # %%
 x, w, b = rng.standard_normal((4, 5)), rng.standard_normal((5, 3)), rng.standard_normal(3)
@@ -87,6 +101,8 @@ results += check_function(leaky_relu_forward, leaky_relu_backward, {"x": rng.sta
 results += check_function(sigmoid_forward, sigmoid_backward, {"x": rng.standard_normal((4, 5))})
 print(report(results[3:], "LeakyReLU and Sigmoid"))
 assert all(r.passed for r in results)
+out, _ = dense_forward(x, w, b)
+print(f"roundoff_floor for this Dense layer with dout = 1: {roundoff_floor(out, np.ones_like(out)):.1e}")
 
 # %% [markdown]
 # ## How small should h be?
@@ -131,9 +147,20 @@ print(f"float64: best h = {best:.0e}, error {min(errors['float64']):.1e}; "
 assert min(errors["float64"]) < 1e-7 < min(errors["float32"])
 
 # %% [markdown]
-# In float32 the two errors meet far above 1e-7, and below h of about 1e-5 the nudge is lost
-# entirely (`x + h == x`), giving a numeric gradient of zero. That is why every gradient check in
-# this project runs in float64, while training runs in float32.
+# In float32 the two errors meet far above 1e-7. Smaller h does not help: a float32 number near 1
+# can only move in steps of eps = 1.2e-7, so the nudge `x + h` is rounded to a whole step. Near
+# h = 1e-7 it is off by 20%, and below half a step, about 6e-8, it is lost entirely (`x + h == x`)
+# for x between 1 and 2; by h = 1e-8 it is lost for every x of order 1, and the numeric gradient
+# is exactly zero. See it:
+
+# %%
+for h in [1e-5, 1e-6, 1e-7, 5e-8, 1e-8]:
+    moved = [float(np.float32(v) + np.float32(h)) - float(np.float32(v)) for v in (0.5, 1.0, 1.5)]
+    print(f"h = {h:.0e}: x + h - x in float32, for x = 0.5, 1, 1.5: " + ", ".join(f"{m:.3e}" for m in moved))
+assert np.float32(1) + np.float32(1e-8) == np.float32(1) and np.float32(1) + np.float32(1e-5) != np.float32(1)
+
+# %% [markdown]
+# That is why every gradient check in this project runs in float64, while training runs in float32.
 #
 # ## Why the upstream gradient must be random
 #
@@ -161,26 +188,26 @@ assert ones[0].passed and not random[0].passed
 # ## Exercise: `dense_backward`
 #
 # Write the backward of the Dense layer: given `dout` (N, M) and the cache `(x, w)` saved by
-# `dense_forward`, return `dx` (N, D), `dw` (D, M) and `db` (M,). The reference solution is in
-# place; replace its body with yours and run the check.
+# `dense_forward`, return `dx` (N, D), `dw` (D, M) and `db` (M,), in that order. Use the two ideas
+# from the top of the lesson (shapes, and sums over what was broadcast); no loops are needed.
+#
+# `check` runs the numerical gradient check on your function (random x, w, b and `dout`, float64),
+# then compares your three arrays with the package's for one more `dout`.
 
 # %%
 def my_dense_backward(dout, cache):
     """dout (N, M), cache (x (N, D), w (D, M)) -> dx (N, D), dw (D, M), db (M,)."""
+    ### BEGIN SOLUTION
     x, w = cache
     dx = dout @ w.T
     dw = x.T @ dout
     db = dout.sum(axis=0)
     return dx, dw, db
+    ### END SOLUTION
 
 
 # %%
-x, w, b = rng.standard_normal((6, 4)), rng.standard_normal((4, 3)), rng.standard_normal(3)
-results = check_function(dense_forward, my_dense_backward, {"x": x, "w": w, "b": b}, verbose=True)
-assert len(results) == 3 and all(r.passed for r in results), report(results, "my_dense_backward")
-g = rng.standard_normal((6, 3))
-for mine, package in zip(my_dense_backward(g, (x, w)), dense_backward(g, (x, w))):
-    np.testing.assert_allclose(mine, package, rtol=1e-12, atol=1e-12)
+my_dense_backward = check("dense_backward", my_dense_backward)
 
 # %% [markdown]
 # The same check rejects near misses, for example a bias gradient averaged instead of summed over
@@ -188,10 +215,11 @@ for mine, package in zip(my_dense_backward(g, (x, w)), dense_backward(g, (x, w))
 
 # %%
 def dense_backward_mean_bias(dout, cache):
-    dx, dw, db = my_dense_backward(dout, cache)
-    return dx, dw, db / len(dout)
+    grads = my_dense_backward(dout, cache)
+    return grads[0], grads[1], grads[2] / len(dout)
 
 
+x, w, b = rng.standard_normal((6, 4)), rng.standard_normal((4, 3)), rng.standard_normal(3)
 wrong = check_function(dense_forward, dense_backward_mean_bias, {"x": x, "w": w, "b": b})
 print(report(wrong, "bias averaged over the batch"))
 assert [r.passed for r in wrong] == [True, True, False]
@@ -200,8 +228,40 @@ assert [r.passed for r in wrong] == [True, True, False]
 # ## Putting pairs together: a tiny network
 #
 # Backward of a chain runs the pairs in reverse order, each one turning its `dout` into the `dout`
-# of the layer before. Dense -> LeakyReLU -> Dense -> Sigmoid, a small classifier that ends like
-# the discriminator (a Dense layer and a sigmoid), checked end to end with your `my_dense_backward`:
+# of the layer before. Dense -> LeakyReLU -> Dense -> Sigmoid is a small classifier that ends like
+# the discriminator (a Dense layer and a sigmoid). Its computational graph: forward passes values
+# from left to right, backward passes gradients from right to left, and each Dense layer also sends
+# out the gradients of its parameters.
+
+# %%
+fig, ax = plt.subplots(figsize=(11, 3.4))
+layers = [("Dense", 1.6, "w1, b1"), ("LeakyReLU(0.2)", 4.3, None), ("Dense", 7.0, "w2, b2"), ("Sigmoid", 9.7, None)]
+for name, cx, params in layers:
+    ax.add_patch(FancyBboxPatch((cx - 0.85, -0.4), 1.7, 0.8, boxstyle="round,pad=0.05", fc="#e8eef8", ec="k"))
+    ax.text(cx, 0, name, ha="center", va="center", fontsize=10)
+    if params:                                    # parameters flow in from above, their gradients out below
+        ax.annotate("", xy=(cx, 0.47), xytext=(cx, 1.05), arrowprops=dict(arrowstyle="->", color="k"))
+        ax.text(cx, 1.1, params, ha="center", va="bottom", fontsize=10)
+        ax.annotate("", xy=(cx, -1.05), xytext=(cx, -0.47), arrowprops=dict(arrowstyle="->", color="tab:red"))
+        ax.text(cx, -1.1, ", ".join("d" + p for p in params.split(", ")), ha="center", va="top", fontsize=10,
+                color="tab:red")
+ax.text(11.35, 0, "L = sum(out * dout)", ha="left", va="center", fontsize=10,
+        bbox=dict(boxstyle="round", fc="#fbeee6", ec="k"))
+ends = [(0.0, 0.7)] + [(cx + 0.93, nx - 0.93) for (_, cx, _), (_, nx, _) in zip(layers, layers[1:])] + [(10.63, 11.3)]
+for (x0, x1), value, grad in zip(ends, ["x", "h", "a", "z", "out"], ["dx", "dh", "da", "dz", "dout"]):
+    ax.annotate("", xy=(x1, 0.18), xytext=(x0, 0.18), arrowprops=dict(arrowstyle="->", color="k"))
+    ax.text((x0 + x1) / 2, 0.26, value, ha="center", va="bottom", fontsize=10)
+    ax.annotate("", xy=(x0, -0.18), xytext=(x1, -0.18), arrowprops=dict(arrowstyle="->", color="tab:red"))
+    ax.text((x0 + x1) / 2, -0.26, grad, ha="center", va="top", fontsize=10, color="tab:red")
+ax.text(-0.1, 1.45, "forward: values, black, left to right", fontsize=9)
+ax.text(-0.1, -1.55, "backward: gradients, red, right to left", fontsize=9, color="tab:red")
+ax.set_xlim(-0.2, 13.6), ax.set_ylim(-1.7, 1.6), ax.axis("off")
+ax.set_title("the computational graph of the tiny network")
+plt.show()
+
+# %% [markdown]
+# The two functions below are that graph written out, checked end to end with your
+# `my_dense_backward`:
 
 # %%
 def mlp_forward(x, w1, b1, w2, b2):
@@ -214,8 +274,10 @@ def mlp_forward(x, w1, b1, w2, b2):
 
 def mlp_backward(dout, cache):
     c1, c2, c3, c4 = cache
-    da, dw2, db2 = my_dense_backward(sigmoid_backward(dout, c4), c3)
-    dx, dw1, db1 = my_dense_backward(leaky_relu_backward(da, c2), c1)
+    dz = sigmoid_backward(dout, c4)
+    da, dw2, db2 = my_dense_backward(dz, c3)
+    dh = leaky_relu_backward(da, c2)
+    dx, dw1, db1 = my_dense_backward(dh, c1)
     return dx, dw1, db1, dw2, db2
 
 
@@ -227,8 +289,9 @@ assert all(r.passed for r in results)
 # %% [markdown]
 # ## What to try next
 #
-# - Break `my_dense_backward` on purpose (swap `x.T @ dout` for `dout.T @ x`, or drop the `.T` of
-#   `w`): what does the check print? Which errors are caught by NumPy's shapes already?
+# - Break `my_dense_backward` on purpose (transpose the weight gradient, or average the bias
+#   gradient instead of summing it): what does the check print? Which errors are caught by NumPy's
+#   shapes already, and which only by the numbers? (With a square w, fewer are caught by shapes.)
 # - Repeat the h sweep for LeakyReLU with inputs close to 0. What happens when `x - h < 0 < x + h`?
 # - Set the LeakyReLU slope to 0 (a ReLU) in `mlp_forward` and count the hidden units whose
 #   gradient is exactly zero for the whole batch: the "dead ReLU" that the paper's 0.2 avoids.
