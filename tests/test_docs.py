@@ -41,3 +41,43 @@ def test_the_package_names_no_path_outside_the_repository():
     package = [*ROOT.glob("mttgan_min/**/*.py"), *ROOT.glob("lessons/*.py")]
     hits = [p.relative_to(ROOT).as_posix() for p in package if re.search(r"\.\./sha" + r"red\b", p.read_text())]
     assert not hits, f"paths outside the repository in {hits}"
+
+
+README = ROOT / "README.md"
+# Machine names and dates belong to docs/benchmarks.md, next to the measurements they describe.
+MACHINE_OR_DATE = re.compile(r"\b(Xeon|EPYC|Ryzen|Core i\d|H100|H200|A100|VMs?|UTC)\b"
+                             r"|\b20\d\d-\d\d-\d\d\b|\b\d{1,2}:\d\d\b", re.IGNORECASE)
+
+
+def test_the_readme_is_short_and_names_no_machine_or_date():
+    text = README.read_text()
+    assert len(text.splitlines()) < 220, "README.md has grown past 220 lines: move details to docs/"
+    hits = sorted({m.group(0) for m in MACHINE_OR_DATE.finditer(text)})
+    assert not hits, f"README.md names machines or dates {hits}: they belong in docs/benchmarks.md"
+
+
+def test_the_readme_shows_images_that_exist():
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README.read_text())
+    assert images, "README.md shows no image"
+    missing = [path for path in images if not (ROOT / path).is_file()]
+    assert not missing, f"README.md shows missing images {missing}"
+
+
+def test_the_readme_links_files_that_exist():
+    links = [link for link in re.findall(r"\]\(([^)#]+)\)", README.read_text()) if "://" not in link]
+    missing = [link for link in links if not (ROOT / link).exists()]
+    assert not missing, f"README.md links to missing files {missing}"
+
+
+def test_the_benchmark_table_has_its_columns_in_every_row():
+    from mttgan_min.benchmarks import HEADER
+    lines = (ROOT / "docs" / "benchmarks.md").read_text().splitlines()
+    head = HEADER.splitlines()[0]
+    assert head in lines, "docs/benchmarks.md lost the table that `python -m mttgan_min.benchmarks --append` extends"
+    rows = []
+    for line in lines[lines.index(head) + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append(line)
+    columns = head.count("|")
+    assert rows and all(row.count("|") == columns for row in rows), "a row of the speed table has the wrong columns"
