@@ -108,16 +108,20 @@ def intensity_wasserstein(generated, real, bins=256):
     return float(sps.wasserstein_distance(c, c, wg, wr))
 
 
-def radial_power_spectrum(images):
+def radial_power_spectrum(images, window=False):
     """Mean power spectrum of the images, averaged over rings of equal spatial frequency.
 
     images (N, S, S, 1) -> (freq (R,), power (R,)), freq in cycles per pixel from 0 to the corner of
     the spectrum, 0.5 * sqrt(2) (the rings beyond 0.5 hold the diagonal frequencies, where the
     (x + y) checkerboard of a strided transposed convolution sits). Each image's mean is removed
-    first so the DC term does not dominate.
+    first so the DC term does not dominate. ``window``: multiply by a 2-D Hann window first, so that
+    the jump between opposite borders (the FFT treats the image as periodic) does not leak power
+    into every frequency; without it a film's bright border alone fills the high frequencies.
     """
     x = np.asarray(images, dtype=np.float64)[..., 0]
     x = x - x.mean(axis=(1, 2), keepdims=True)
+    if window:
+        x = x * np.outer(np.hanning(x.shape[1]), np.hanning(x.shape[2]))
     power = (np.abs(np.fft.fft2(x)) ** 2).mean(axis=0)
     S = x.shape[1]
     f = np.fft.fftfreq(S)
