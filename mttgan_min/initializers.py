@@ -1,4 +1,4 @@
-"""Kernel initialisers: Glorot-uniform, Keras' default (docs/design.md, "Initialisation"), and He-uniform (the classifiers)."""
+"""Kernel initialisers: Glorot-uniform, Keras' default (docs/design.md, "Initialisation"); He-uniform (classifiers)."""
 import numpy as np
 
 

@@ -363,7 +363,10 @@ class StartGuard:
 
 
 def run_training(cfg, run, resume, typed=(), tier=REFERENCE):
-    """Everything after option parsing, the networks computing with ``tier``; returns the exit code (raises the errors main reports)."""
+    """Everything after option parsing, the networks computing with ``tier``; returns the exit code.
+
+    Raises the errors main reports.
+    """
     xp = backend.resolve_device(cfg["device"])
     state = TrainState(cfg, xp, tier)
     stages = plan_stages(cfg)

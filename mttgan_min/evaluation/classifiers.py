@@ -23,9 +23,9 @@ Two departures from Keras' defaults, because without them a plain 19-layer ReLU 
 train (docs/design.md, "Classifier initialisation and input scaling"): kernels are He-uniform,
 U(-sqrt(6 / fan_in), +sqrt(6 / fan_in)), not Glorot-uniform (``init="glorot"`` restores Keras'; with it
 the signal shrinks about 2x per layer and VGG-19's logits barely depend on the image at the start), and
-the first layer ``Standardize`` (``layers/standardize.py``) subtracts the training set's pixel mean and divides by its standard
-deviation (like Keras' ``preprocess_input`` for VGG, which subtracts a mean); the two numbers are
-buffers, saved with the weights. Neither changes a parameter count.
+the first layer ``Standardize`` (``layers/standardize.py``) subtracts the training set's pixel mean and
+divides by its standard deviation (like Keras' ``preprocess_input`` for VGG, which subtracts a mean);
+the two numbers are buffers, saved with the weights. Neither changes a parameter count.
 
 ``python -m mttgan_min.evaluation.classifiers --preset paper`` prints Keras-style summaries.
 """
@@ -69,7 +69,7 @@ def get_classifier_preset(preset):
 
 
 def redraw_he_uniform(net, rng):
-    """Redraw every Conv2D/Dense kernel of ``net`` He-uniform, fan_in = all but the last axis (``initializers.he_uniform``)."""
+    """Redraw every Conv2D/Dense kernel of ``net`` with ``initializers.he_uniform``, fan_in = all but its last axis."""
     for layer in net.walk():
         if layer.kind in ("conv2d", "dense"):
             w = layer.params["w"]

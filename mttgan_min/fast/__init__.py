@@ -2,8 +2,8 @@
 
 The layers (``mttgan_min.layers``) compute with the reference tier, written to be read, unless they
 are given another at construction; they never import this package. The commands open this door
-once, build their networks with ``tier=fast.tier`` and run inside the block (docs/design.md, "Two
-tiers"). Inside:
+once, build their networks with ``tier=fast.tier`` and run inside the block (docs/design.md,
+"Two tiers of convolution"). Inside:
 
 - ``tier.py``: the fast tier, the reference tier's seven primitives lowered for speed: ``conv.py``
   (row patches, space-to-depth, cache-sized chunks, the batch split between threads), ``maxpool.py``

@@ -169,7 +169,7 @@ def _row_conv(x, w, pads, bias=None, workers=1):
 
 
 def _row_weight_grad(x, dy, w_shape, pads, workers=1):
-    """Weight gradient (KH, KW, C_in, C_out) of a stride-1 convolution on row patches: x (N, H, W, C_in), dy (N, OH, OW, C_out).
+    """Weight gradient of a stride-1 convolution on row patches: x (N, H, W, C_in), dy (N, OH, OW, C_out) -> w_shape.
 
     dy is laid out on the Hp flat rows of each sample, zero on the rows that straddle two samples.
     """
@@ -177,7 +177,7 @@ def _row_weight_grad(x, dy, w_shape, pads, workers=1):
 
 
 def _row_pass(x, w_shape, w, dy, pads, bias=None, workers=1):
-    """y = conv(x, w) (+ bias) if ``w`` is given, and the weight gradient for x and dy if ``dy`` is, from one set of row patches.
+    """y = conv(x, w) (+ bias) if ``w`` is given, the weight gradient for x and dy if ``dy`` is: one set of row patches.
 
     x (N, H, W, C_in), w_shape (KH, KW, C_in, C_out), w of that shape or None, dy (N, OH, OW, C_dy)
     or None -> (y (N, OH, OW, C_out) or None, dw (KH, KW, C_in, C_dy) or None). The transposed

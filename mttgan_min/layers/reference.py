@@ -1,6 +1,7 @@
 """The reference tier: the primitives the layers compute with unless they are given another tier.
 
-A *tier* is one object with seven primitives, each a plain function (docs/design.md, "Two tiers"):
+A *tier* is one object with seven primitives, each a plain function (docs/design.md,
+"Two tiers of convolution"):
 
 - ``conv``, ``conv_weight_grad``, ``conv_input_grad``, ``conv_and_weight_grad``: the convolution
   and its gradients (``conv.py``), used by Conv2D and Conv2DTranspose;

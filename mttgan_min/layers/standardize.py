@@ -1,11 +1,11 @@
-"""Standardize: the input scaled by fixed scalars, out = (x - mean) / std (the evaluation's classifiers' first layer)."""
+"""Standardize: out = (x - mean) / std with fixed scalars (the first layer of the evaluation's classifiers)."""
 import numpy as np
 
 from .base import Layer
 
 
 class Standardize(Layer):
-    """out = (x - mean) / std with fixed scalars (buffers, set from the training images by ``fit``): any shape -> same shape."""
+    """out = (x - mean) / std, any shape -> same shape; mean and std are buffers, set from training images by ``fit``."""
 
     def __init__(self, dtype=np.float32):
         super().__init__()
