@@ -140,3 +140,11 @@ def test_bench_reports_the_settings_it_ran_under(no_user_settings, capsys):
 def test_run_benchmark_alone_measures_the_reference_tier():
     """Outside the door the networks compute with the reference tier, and bench says which it measured."""
     assert bench.run_benchmark("tiny", iters=1, warmup=0, teachers=False)["tier"] == REFERENCE.name == "reference"
+
+
+def test_speed_hands_malloc_back_at_the_end_of_the_block(no_user_settings, monkeypatch):
+    libc = FakeLibc()
+    monkeypatch.setattr(cs, "glibc", lambda: libc)
+    with speed("cpu") as fast:
+        assert fast.keeps_freed_memory is True and len(libc.calls) == 2
+    assert libc.calls[2:] == list(cs.AFTER_BYTES.items())  # what outlives the block, as its docstring says
