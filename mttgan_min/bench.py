@@ -3,10 +3,11 @@
 Runs the training iteration of ``gan_step`` (D step on 16 real + 16 fake,
 G step on 32, EMA update of both teachers) on random stand-in images, after
 a warm-up, and prints one JSON line: preset, device, batch, ms_per_iter
-(median over --iters), and on the GPU peak_mem_mb (CuPy memory pool high
-water mark), on the CPU the settings it ran under (blas_threads,
-conv_workers, keeps_freed_memory; ``mttgan_min.cpu_settings``). Tests check
-correctness; this only measures.
+(median over --iters), the tier it measures (``tier``: "fast", the
+commands' path, ``mttgan_min.fast``), and on the GPU peak_mem_mb (CuPy
+memory pool high water mark), on the CPU the settings it ran under
+(blas_threads, conv_workers, keeps_freed_memory). Tests check correctness;
+this only measures.
 """
 import argparse
 import json
@@ -23,16 +24,17 @@ from .backend import DEVICES, DeviceUnavailable, make_rng, resolve_device, synch
 from .cli import HelpFormatter, non_negative_int, positive_int
 from .ema import EMATeacher
 from .gan_step import mtt_gan_step
+from .fast import speed
+from .layers import REFERENCE
 from .models import PRESETS, build_discriminator, build_generator, get_preset
-from .cpu_settings import cpu_settings
 
 
-def run_benchmark(preset="tiny", xp=np, iters=10, warmup=2, seed=0, teachers=True):
-    """Time ``iters`` iterations after ``warmup``; returns a dict of results."""
+def run_benchmark(preset="tiny", xp=np, iters=10, warmup=2, seed=0, teachers=True, tier=REFERENCE):
+    """Time ``iters`` iterations after ``warmup``, the networks computing with ``tier``; returns a dict of results."""
     p = get_preset(preset)
     host = np.random.default_rng(seed)
-    G = build_generator(p, host).to(xp)
-    D = build_discriminator(p, host).to(xp)
+    G = build_generator(p, host, tier=tier).to(xp)
+    D = build_discriminator(p, host, tier=tier).to(xp)
     opt_G, opt_D = Adam(G), Adam(D)
     pair = (EMATeacher(G), EMATeacher(D)) if teachers else None
     rng = make_rng(xp, seed)
@@ -46,7 +48,7 @@ def run_benchmark(preset="tiny", xp=np, iters=10, warmup=2, seed=0, teachers=Tru
         synchronize(xp)
         if i >= warmup:
             times.append((time.perf_counter() - start) * 1000.0)
-    result = {"preset": p.name, "device": "cpu" if xp is np else "gpu", "batch": 32,
+    result = {"preset": p.name, "device": "cpu" if xp is np else "gpu", "tier": tier.name, "batch": 32,
               "ms_per_iter": round(statistics.median(times), 2), "min_ms": round(min(times), 2),
               "iters": iters, "teachers": bool(teachers)}
     if pool is not None:
@@ -78,12 +80,10 @@ def main(argv=None):
     except DeviceUnavailable as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    with cpu_settings(args.device) as settings:
-        result = run_benchmark(args.preset, xp, args.iters, args.warmup, args.seed, not args.no_teachers)
+    with speed(args.device) as fast:
+        result = run_benchmark(args.preset, xp, args.iters, args.warmup, args.seed, not args.no_teachers, fast.tier)
     if xp is np:
-        result["blas_threads"] = settings["blas_threads"] if settings["blas_threads"] is not None else "environment"
-        result["conv_workers"] = settings["conv_workers"]
-        result["keeps_freed_memory"] = settings["keeps_freed_memory"]
+        result.update(fast.report())
     print(json.dumps(result))
     return 0
 

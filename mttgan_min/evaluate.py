@@ -40,7 +40,8 @@ from .run import rundir
 from .run.checkpoint import CheckpointError, previous_path
 from .run.loop import Interrupted, NonFiniteError, StopFlag, Stopped
 from .run.pictures import save_sample_grid
-from .cpu_settings import cpu_settings
+from .fast import speed
+from .layers import REFERENCE
 
 # Per-preset defaults (docs/design.md, "Classifier training"): the paper's lr 1e-5, 50 epochs and 1,400
 # images per class on the GPU; on the CPU fewer images (the synthetic pools hold 305-627 Kaggle images per
@@ -226,7 +227,7 @@ def discard_checkpoint(path):
         p.unlink(missing_ok=True)
 
 
-def run_classifier(cfg, out, key, x, y, test, probe, xp, stop):
+def run_classifier(cfg, out, key, x, y, test, probe, xp, stop, tier=REFERENCE):
     """Train (or resume, or load) one classifier; returns (results row, y_pred)."""
     task, row, name, seed = key
     classes = TASK_CLASSES[task]
@@ -236,7 +237,7 @@ def run_classifier(cfg, out, key, x, y, test, probe, xp, stop):
         return saved["row"], np.asarray(saved["y_pred"], dtype=int)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 31337])
-    net = build_classifier(name, cfg["preset"], len(classes), rng=rng)
+    net = build_classifier(name, cfg["preset"], len(classes), rng=rng, tier=tier)
     fit = train_classifier(net, x, y, epochs=cfg["epochs"], lr=cfg["lr"], seed=seed, xp=xp, select=cfg["select"],
                            checkpoint=folder / "checkpoint.npz", stop=stop, desc=f"{task} {row} {name} s{seed}")
     proba = predict_proba(net, test["x"], xp)
@@ -275,7 +276,7 @@ def task_test(prepared, task):
     return {"x": ds.images, "y": np.array([classes.index(c) for c in ds.labels]), "files": ds.files}
 
 
-def gather_generated(cfg, out, xp):
+def gather_generated(cfg, out, xp, tier=REFERENCE):
     """{gan: images} for every --gan and --generated, cached in out/generated/<gan>.npz; and their records."""
     n = cfg["images_per_class"]
     gen_dir = out / "generated"
@@ -291,7 +292,7 @@ def gather_generated(cfg, out, xp):
                 if records[name]["generator_sha256"] != file_sha256(Path(cfg["gans"][name]) / "generator.npz"):
                     raise UsageError(f"the generator of --gan {name} changed since this evaluation started.")
                 continue
-            images[name], records[name] = generate_from_run(cfg["gans"][name], n, cfg["latent_seed"], xp)
+            images[name], records[name] = generate_from_run(cfg["gans"][name], n, cfg["latent_seed"], xp, tier=tier)
         elif name in cfg["generated"]:
             images[name], records[name] = load_png_folder(cfg["generated"][name], n, PRESETS[cfg["preset"]].image_size)
         else:
@@ -324,7 +325,7 @@ def write_results_csv(path, results):
     atomic_write(path, write)
 
 
-def run_evaluation(cfg, out, resume, argv=None):
+def run_evaluation(cfg, out, resume, argv=None, tier=REFERENCE):
     xp = backend.resolve_device(cfg["device"])
     size = PRESETS[cfg["preset"]].image_size
     prepared = prepare_data(cfg["kaggle_dir"], cfg["covid_dir"], size=size, seed=cfg["split_seed"],
@@ -336,7 +337,7 @@ def run_evaluation(cfg, out, resume, argv=None):
         if saved.get("split_manifest_sha256") != manifest_hash(prepared.manifest):
             raise UsageError(f"the held-out split differs from the one recorded in {out / 'config.json'}, "
                              "so the evaluation cannot be resumed.")
-    images, records = gather_generated(cfg, out, xp)
+    images, records = gather_generated(cfg, out, xp, tier)
     if not resume:
         rundir.write_json(out / "config.json", {
             "mttgan_min_version": __version__, "git_commit": rundir.git_commit(),
@@ -365,7 +366,7 @@ def run_evaluation(cfg, out, resume, argv=None):
                 for name in cfg["classifiers"]:
                     for seed in cfg["seeds"]:
                         key = (task, row, name, seed)
-                        res, y_pred = run_classifier(cfg, out, key, x, y, test, probe, xp, stop)
+                        res, y_pred = run_classifier(cfg, out, key, x, y, test, probe, xp, stop, tier)
                         res["train_counts"] = json.dumps(comp)
                         results.append(res)
                         predictions[key] = {"y_true": test["y"], "y_pred": y_pred, "files": test["files"]}
@@ -420,8 +421,8 @@ def main(argv=None):
                                  "or choose another --out.")
             resume = False
         rundir.prepare_run_dir(out, 50 * 2**20)
-        with cpu_settings(cfg["device"]):
-            results = run_evaluation(cfg, out, resume, argv)
+        with speed(cfg["device"]) as fast:
+            results = run_evaluation(cfg, out, resume, argv, fast.tier)
     except (UsageError, DataError, TrainSetError, backend.DeviceUnavailable,
             rundir.RunDirError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)

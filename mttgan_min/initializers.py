@@ -1,4 +1,4 @@
-"""Keras default initialisation: kernels Glorot-uniform, biases zero (docs/design.md, "Initialisation")."""
+"""Kernel initialisers: Glorot-uniform, Keras' default (docs/design.md, "Initialisation"); He-uniform (classifiers)."""
 import numpy as np
 
 
@@ -10,4 +10,13 @@ def glorot_uniform(rng, shape, fan_in, fan_out, dtype=np.float32):
     """
     rng = np.random.default_rng(0) if rng is None else rng
     limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=shape).astype(dtype)
+
+
+def he_uniform(rng, shape, fan_in, dtype=np.float32):
+    """U(-limit, limit) with limit = sqrt(6 / fan_in) (He et al., 2015), for layers followed by ReLU.
+
+    Drawn with ``rng`` (a NumPy Generator) on the host, like ``glorot_uniform``.
+    """
+    limit = np.sqrt(6.0 / fan_in)
     return rng.uniform(-limit, limit, size=shape).astype(dtype)

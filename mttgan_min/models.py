@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layers.base import infer
-from .layers import (BatchNorm2D, Conv2D, Conv2DTranspose, Dense, Dropout, Flatten, LeakyReLU,
+from .layers import (REFERENCE, BatchNorm2D, Conv2D, Conv2DTranspose, Dense, Dropout, Flatten, LeakyReLU,
                      Reshape, Residual, Sequential, Sigmoid)
 
 ALPHA = 0.2  # LeakyReLU slope, Sec. IV-A
@@ -48,47 +47,49 @@ def get_preset(preset):
     return PRESETS[preset]
 
 
-def res_block(width, rng, dtype):
+def res_block(width, rng, dtype, tier=REFERENCE):
     """ResBlock(x) = x + LeakyReLU(DeconvS1(LeakyReLU(BN(DeconvS1(x))))) (Fig. 5).
 
     DeconvS1 is a 4x4 stride-1 'same' transposed convolution: Keras pads it
     asymmetrically, 1 row/column before and 2 after.
     """
     return Residual(Sequential([
-        Conv2DTranspose(width, width, 4, stride=1, rng=rng, dtype=dtype),
-        BatchNorm2D(width, momentum=0.8, eps=1e-3, dtype=dtype),
+        Conv2DTranspose(width, width, 4, stride=1, rng=rng, dtype=dtype, tier=tier),
+        BatchNorm2D(width, momentum=0.8, eps=1e-3, dtype=dtype, tier=tier),
         LeakyReLU(ALPHA),
-        Conv2DTranspose(width, width, 4, stride=1, rng=rng, dtype=dtype),
+        Conv2DTranspose(width, width, 4, stride=1, rng=rng, dtype=dtype, tier=tier),
         LeakyReLU(ALPHA),
     ], name="res_block"))
 
 
-def build_generator(preset="paper", rng=None, dtype=np.float32):
+def build_generator(preset="paper", rng=None, dtype=np.float32, tier=REFERENCE):
     """G (Fig. 5): z (N, 100) -> images (N, S, S, 1) in [0, 1].
 
     Dense -> LeakyReLU -> reshape (s0, s0, w); three times an upsampling
     4x4 stride-2 transposed convolution, LeakyReLU and two ResBlocks; a 3x3
     convolution to one channel and a sigmoid. ``rng``: NumPy Generator for the
     Glorot-uniform initialisation (drawn on the host; use ``.to(xp)`` to move).
+    ``tier``: the primitives of its convolutions and batch norms (``layers/reference.py``).
     """
     p = get_preset(preset)
     rng = np.random.default_rng(0) if rng is None else rng
     w, s0 = p.g_width, p.g_start
     layers = [Dense(p.latent_dim, s0 * s0 * w, rng=rng, dtype=dtype), LeakyReLU(ALPHA), Reshape((s0, s0, w))]
     for _ in range(3):
-        layers += [Conv2DTranspose(w, w, 4, stride=2, rng=rng, dtype=dtype), LeakyReLU(ALPHA),
-                   res_block(w, rng, dtype), res_block(w, rng, dtype)]
-    layers += [Conv2D(w, 1, 3, rng=rng, dtype=dtype), Sigmoid()]
+        layers += [Conv2DTranspose(w, w, 4, stride=2, rng=rng, dtype=dtype, tier=tier), LeakyReLU(ALPHA),
+                   res_block(w, rng, dtype, tier), res_block(w, rng, dtype, tier)]
+    layers += [Conv2D(w, 1, 3, rng=rng, dtype=dtype, tier=tier), Sigmoid()]
     return Sequential(layers, name="generator", input_shape=(p.latent_dim,))
 
 
-def build_discriminator(preset="paper", rng=None, dtype=np.float32, dropout_rng=None):
+def build_discriminator(preset="paper", rng=None, dtype=np.float32, dropout_rng=None, tier=REFERENCE):
     """D (Fig. 4): images (N, S, S, 1) -> logits (N, 1).
 
     Nine 3x3 'same' convolutions (strides 2 at layers 1, 4, 7), LeakyReLU after
     each, Dropout(0.4) after layers 3, 6, 9, Flatten, Dense(1). The paper's
     sigmoid output is fused into the loss (see ``losses``). ``dropout_rng``
-    (a device generator) can also be set later with ``net.set_rng``.
+    (a device generator) can also be set later with ``net.set_rng``. ``tier``:
+    the primitives of its convolutions (``layers/reference.py``).
     """
     p = get_preset(preset)
     rng = np.random.default_rng(0) if rng is None else rng
@@ -96,7 +97,7 @@ def build_discriminator(preset="paper", rng=None, dtype=np.float32, dropout_rng=
     for block, width in enumerate(p.d_widths):
         for k in range(3):
             stride = 2 if k == 0 else 1
-            layers += [Conv2D(c_in, width, 3, stride=stride, rng=rng, dtype=dtype), LeakyReLU(ALPHA)]
+            layers += [Conv2D(c_in, width, 3, stride=stride, rng=rng, dtype=dtype, tier=tier), LeakyReLU(ALPHA)]
             c_in, size = width, -(-size // stride)
         layers.append(Dropout(0.4, rng=dropout_rng))
     layers += [Flatten(), Dense(size * size * c_in, 1, rng=rng, dtype=dtype)]
@@ -113,15 +114,6 @@ def sample_latent(rng, n, latent_dim=100, kind="normal", dtype="float32"):
     if kind == "uniform":
         return rng.random((n, latent_dim), dtype=dtype)
     raise ValueError(f"latent must be one of {LATENTS}, got {kind!r}")
-
-
-def generate(G, z, xp=np, batch=64):
-    """Images (N, S, S, 1) as a NumPy array from latents z (N, latent_dim), G in inference mode.
-
-    Batch normalisation uses its running statistics; ``z`` is sent to ``xp`` ``batch`` rows at a
-    time, and G's training flags are restored afterwards (``layers.base.infer``).
-    """
-    return infer(G, z, xp, batch)
 
 
 def summary(net):

@@ -18,22 +18,25 @@ from tqdm import tqdm
 
 from . import backend
 from .cli import HelpFormatter, UsageError, non_negative_int, positive_int
-from .models import build_generator, generate, get_preset, sample_latent
+from .layers.base import infer
+from .models import build_generator, get_preset, sample_latent
 from .run import rundir
 from .run.checkpoint import CheckpointError, check_groups, check_preset, load_latest
 from .run.pictures import save_png, save_sample_grid, to_uint8
 
 SOURCES = {"final": "generator.npz", "checkpoint": "checkpoint.npz", "pretrained": "pretrained.npz"}
 NETS = ("auto", "student", "teacher")
-from .cpu_settings import cpu_settings
+from .fast import speed
+from .layers import REFERENCE
 
 
-def load_generator(run, xp, source="final", net="auto"):
+def load_generator(run, xp, source="final", net="auto", tier=REFERENCE):
     """(G in inference mode on xp, run options, description) from one of the run's files.
 
     source: "final" (generator.npz), "checkpoint" (the latest checkpoint) or "pretrained"
     (pretrained.npz). net: "student", "teacher" (checkpoints of MTT-GAN fine-tuning only) or
-    "auto" (the teacher where there is one, as the run's export does).
+    "auto" (the teacher where there is one, as the run's export does). tier: the primitives G
+    computes with (``layers/reference.py``; the commands pass the fast tier).
     """
     run = Path(run)
     if not (run / "config.json").is_file():
@@ -62,7 +65,7 @@ def load_generator(run, xp, source="final", net="auto"):
     else:
         use_teacher = net == "teacher" or (net == "auto" and has_teacher)
         which, group = ("teacher", "G_teacher") if use_teacher else ("student", "G")
-    G = build_generator(get_preset(cfg["preset"]))
+    G = build_generator(get_preset(cfg["preset"]), tier=tier)
     check_groups(path, {"G": groups[group]}, {"G": G.state_dict()})
     G.load_state_dict(groups[group])
     where = f"{which} G of {path.name}"
@@ -93,7 +96,7 @@ def generate_to_dir(G, n, out, latent, seed=0, batch=64, xp=np, progress=True, t
     with tqdm(total=n, desc="sampling", unit="img", disable=None if progress else True) as bar:
         for start in range(0, n, batch):
             z = sample_latent(rng, min(batch, n - start), latent_dim, latent, np.float32)
-            images = generate(G, z, xp, batch)
+            images = infer(G, z, xp, batch)
             for k, img in enumerate(to_uint8(images[..., 0])):  # one file per image
                 path = out / f"gen_{start + k:05d}.png"
                 save_png(path, img)
@@ -131,10 +134,10 @@ def main(argv=None):
     out = Path(args.out)
     try:
         xp = backend.resolve_device(args.device)
-        G, cfg, where = load_generator(args.run, xp, args.source, args.net)
-        out.mkdir(parents=True, exist_ok=True)
-        clear_out_dir(out, args.overwrite)
-        with cpu_settings(args.device):
+        with speed(args.device) as fast:
+            G, cfg, where = load_generator(args.run, xp, args.source, args.net, tier=fast.tier)
+            out.mkdir(parents=True, exist_ok=True)
+            clear_out_dir(out, args.overwrite)
             paths = generate_to_dir(G, args.n, out, cfg["latent"], args.seed, args.batch, xp,
                                     title=f"{where}, {Path(args.run).name}")
     except (UsageError, CheckpointError, backend.DeviceUnavailable) as err:

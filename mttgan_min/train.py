@@ -38,7 +38,8 @@ from .run.loop import (BATCH, Interrupted, NonFiniteError, StopFlag, Stopped, it
                        run_schedule, short_stage_warnings)
 from .run.pictures import plot_losses
 from .run.state import TrainState
-from .cpu_settings import cpu_settings
+from .fast import speed
+from .layers import REFERENCE
 
 KAGGLE_FACTOR = 5    # soft augmentation factor of the pretraining pool (Sec. III)
 CHECKPOINT_MINUTES = 5.0  # docs/design.md, "Checkpoints"
@@ -361,10 +362,13 @@ class StartGuard:
                 path.unlink(missing_ok=True)
 
 
-def run_training(cfg, run, resume, typed=()):
-    """Everything after option parsing; returns the exit code (raises the errors main reports)."""
+def run_training(cfg, run, resume, typed=(), tier=REFERENCE):
+    """Everything after option parsing, the networks computing with ``tier``; returns the exit code.
+
+    Raises the errors main reports.
+    """
     xp = backend.resolve_device(cfg["device"])
-    state = TrainState(cfg, xp)
+    state = TrainState(cfg, xp, tier)
     stages = plan_stages(cfg)
     if not resume and (run / "config.json").exists():
         raise UsageError(f"--out {run} already holds a run: continue it with --resume {run} or choose another --out.")
@@ -477,12 +481,12 @@ def main(argv=None):
         if "resume" in options:
             cfg, run = load_resume(options)
             typed = [opt for opt in ("kaggle_dir", "covid_dir") if opt in options]
-            with cpu_settings(cfg["device"]):
-                return run_training(cfg, run, resume=True, typed=typed)
+            with speed(cfg["device"]) as fast:
+                return run_training(cfg, run, resume=True, typed=typed, tier=fast.tier)
         cfg = options
         run = Path(cfg["out"])
-        with cpu_settings(cfg["device"]):
-            return run_training(cfg, run, resume=False)
+        with speed(cfg["device"]) as fast:
+            return run_training(cfg, run, resume=False, tier=fast.tier)
     except (UsageError, DataError, backend.DeviceUnavailable, rundir.RunDirError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

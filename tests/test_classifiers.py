@@ -6,7 +6,10 @@ import pytest
 
 from mttgan_min.evaluation.classifiers import (CLASSIFIER_PRESETS, ClassifierPreset, build_alexnet,
                                                build_classifier, build_vgg19)
+from mttgan_min.fast import tier as fast_tier
 from mttgan_min.gradcheck import check_layer
+from mttgan_min.initializers import he_uniform
+from mttgan_min.layers import Standardize
 
 
 def conv(k, c_in, c_out):
@@ -115,3 +118,21 @@ def test_unknown_classifier_names():
         build_classifier("resnet50", "tiny")
     with pytest.raises(ValueError, match="preset"):
         build_vgg19("huge")
+
+
+@pytest.mark.parametrize("name", ["vgg19", "alexnet"])
+def test_classifiers_compute_with_the_reference_tier_unless_given_another(name):
+    tiers = lambda net: {layer.tier.name for layer in net.walk() if hasattr(layer, "tier")}  # noqa: E731
+    assert tiers(build_classifier(name, "tiny", 2)) == {"reference"}
+    assert tiers(build_classifier(name, "tiny", 2, tier=fast_tier())) == {"fast"}
+    kinds = {layer.kind for layer in build_classifier(name, "tiny", 2).walk() if hasattr(layer, "tier")}
+    assert kinds == {"conv2d", "max_pool2d"}
+
+
+def test_he_uniform_kernels_and_the_standardize_layer(rng):
+    net = build_vgg19("tiny", 2, rng=np.random.default_rng(0))
+    assert isinstance(net.layers[0], Standardize)
+    w = net.layers[1].params["w"]   # 3x3x1x8: fan_in 9
+    assert np.abs(w).max() <= np.sqrt(6.0 / 9) and np.abs(w).max() > 0.8 * np.sqrt(6.0 / 9)
+    draws = he_uniform(np.random.default_rng(1), (100000,), 6, np.float64)
+    assert abs(draws.max() - 1.0) < 1e-3 and abs(draws.min() + 1.0) < 1e-3  # U(-1, 1) for fan_in 6

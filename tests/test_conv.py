@@ -3,25 +3,30 @@ naive loop, gradient checks in float64, and the adjoint identity
 
     <conv(x, w), y> = <x, conv_transpose(y, w)>,
 
-each on both tiers (``tier`` fixture: 'fast' and 'reference'); then the
-pieces of the fast tier, and a float64 test that the two tiers agree.
+each on both tiers (``tier`` fixture: the reference tier, ``layers/reference.py``,
+and the fast tier, ``mttgan_min.fast``); then the pieces of the fast tier, and
+a float64 test that the two tiers agree.
 """
 import doctest
 import numpy as np
 import pytest
 
 from mttgan_min.gradcheck import check_function, check_layer
-from mttgan_min.layers import Conv2D, Conv2DTranspose, conv_fast, conv_layers
-from mttgan_min.layers.conv_layers import (TIERS, conv2d_backward, conv2d_forward, conv2d_transpose_backward,
-                                           conv2d_transpose_forward, get_tier, transpose_output_size)
-from mttgan_min.layers.conv_fast import depth_to_space, space_to_depth, strided_kernel, unstrided_kernel, width_windows
+from mttgan_min.fast import conv as conv_fast, tier as fast_tier
+from mttgan_min.fast.conv import depth_to_space, space_to_depth, strided_kernel, unstrided_kernel, width_windows
+from mttgan_min.layers import Conv2D, Conv2DTranspose, conv_layers
+from mttgan_min.layers.conv_layers import (conv2d_backward, conv2d_forward, conv2d_transpose_backward,
+                                           conv2d_transpose_forward, transpose_output_size)
 from mttgan_min.layers.im2col import conv_geometry, im2col
+from mttgan_min.layers.reference import PRIMITIVES, REFERENCE
+
+TIERS = {"reference": REFERENCE, "fast": fast_tier()}
 
 
 @pytest.fixture(params=sorted(TIERS))
 def tier(request):
-    """Each test that takes ``tier`` runs once per tier of convolution."""
-    return request.param
+    """Each test that takes ``tier`` runs once per tier of convolution (the tier object)."""
+    return TIERS[request.param]
 
 
 def keras_same_pads(size, k, stride):
@@ -90,7 +95,7 @@ def test_explicit_pads_are_taken_as_given(rng, tier):
     assert conv_geometry(5, 6, 3, 3, 1, ((2, 0), (1, 1))) == (5, 6, ((2, 0), (1, 1)))
     x, w = rng.standard_normal((2, 5, 6, 2)), rng.standard_normal((3, 3, 2, 3))
     padded = np.pad(x, ((0, 0), (2, 0), (1, 1), (0, 0)))
-    conv = get_tier(tier).conv
+    conv = tier.conv
     np.testing.assert_allclose(conv(x, w, 1, ((2, 0), (1, 1))), conv(padded, w, 1, "valid"), rtol=1e-12)
 
 
@@ -217,9 +222,10 @@ def check_conv_gradients(rng, make_dout, roundoff_floor, forward_fn, backward_fn
     inputs = {"x": rng.standard_normal(x_shape), "w": rng.standard_normal(w_shape) / np.sqrt(KH * KW * x_shape[-1]),
               "b": rng.standard_normal(filters)}
     forward = lambda x, w, b: forward_fn(x, w, b, stride, padding, tier)  # noqa: E731
+    backward = lambda dout, cache: backward_fn(dout, cache, tier=tier)  # noqa: E731
     out = forward(**inputs)[0]
     dout = make_dout(rng, out.shape)
-    return check_function(forward, backward_fn, inputs, dout=dout, rng=rng, floor=roundoff_floor(out, dout))
+    return check_function(forward, backward, inputs, dout=dout, rng=rng, floor=roundoff_floor(out, dout))
 
 
 @pytest.mark.parametrize("N,H,W,C,F,K,stride,padding", CONV_CASES)
@@ -263,10 +269,9 @@ def test_conv_layers(rng, tier, assert_all_passed, make_dout, roundoff_floor, la
 def test_adjoint_identity(rng, tier, H, W, K, stride, padding):
     C, F = 3, 2
     x, w = rng.standard_normal((2, H, W, C)), rng.standard_normal((K, K, C, F))
-    ops = get_tier(tier)
-    y_conv = ops.conv(x, w, stride, padding)
+    y_conv = tier.conv(x, w, stride, padding)
     y = rng.standard_normal(y_conv.shape)
-    x_adj = ops.conv_input_grad(y, w, x.shape, stride, padding)
+    x_adj = tier.conv_input_grad(y, w, x.shape, stride, padding)
     lhs, rhs = np.sum(y_conv * y), np.sum(x * x_adj)
     assert abs(lhs - rhs) <= 1e-10 * (abs(lhs) + 1.0)
     # The transposed convolution with the same w (zero bias) is that adjoint,
@@ -285,8 +290,8 @@ def test_transpose_backward_is_the_convolution(rng, tier):
     x, w = rng.standard_normal((2, 4, 4, 3)), rng.standard_normal((4, 4, 2, 3))
     _, cache = conv2d_transpose_forward(x, w, np.zeros(2), 2, "same", tier)
     dout = rng.standard_normal((2, 8, 8, 2))
-    dx, _, _ = conv2d_transpose_backward(dout, cache)
-    np.testing.assert_allclose(dx, get_tier(tier).conv(dout, w, 2, "same"), rtol=1e-12)
+    dx, _, _ = conv2d_transpose_backward(dout, cache, tier=tier)
+    np.testing.assert_allclose(dx, tier.conv(dout, w, 2, "same"), rtol=1e-12)
 
 
 @pytest.mark.parametrize("stride,K", [(1, 4), (2, 3), (2, 4), (3, 2)])
@@ -318,14 +323,13 @@ def test_worker_threads_do_not_change_results(rng, monkeypatch, stride, K):
     monkeypatch.setattr(conv_fast, "WORKER_MIN_BYTES", 1)  # split even this small batch
     outputs = []
     for workers in (1, 3):
-        with conv_fast.cpu_workers(workers):
-            groups = conv_fast._chunk_groups(x, K, 9, ((1, 1), (1, 1)))
-            assert [len(g) for g in groups] == ([7] if workers == 1 else [2, 2, 3])
-            outputs.append((conv_fast.conv(x, w, stride, "same"),
-                            conv_fast.conv_input_grad(dy, w, x.shape, stride, "same"),
-                            conv_fast.conv_weight_grad(x, dy, w.shape, stride, "same"),
-                            *conv_fast.conv_and_weight_grad(x, w, dy, stride, "same")))
-    assert conv_fast.CPU_WORKERS == 1
+        groups = conv_fast._chunk_groups(x, K, 9, ((1, 1), (1, 1)), workers)
+        assert [len(g) for g in groups] == ([7] if workers == 1 else [2, 2, 3])
+        threads = fast_tier(workers)
+        outputs.append((threads.conv(x, w, stride, "same"),
+                        threads.conv_input_grad(dy, w, x.shape, stride, "same"),
+                        threads.conv_weight_grad(x, dy, w.shape, stride, "same"),
+                        *threads.conv_and_weight_grad(x, w, dy, stride, "same")))
     for threaded, serial in zip(*outputs):
         np.testing.assert_allclose(threaded, serial, rtol=1e-12, atol=1e-12)
 
@@ -354,7 +358,7 @@ def test_tiers_agree_in_float64(H, W, K, stride, padding, C_in, C_out):
     rng = np.random.default_rng(H * 1000 + W * 100 + K * 10 + stride)
     padding = explicit_pads(K, padding == "wide") if padding in ("explicit", "wide") else padding
     x, w, b = rng.standard_normal((3, H, W, C_in)), rng.standard_normal((K, K, C_in, C_out)), rng.standard_normal(C_out)
-    fast, ref = TIERS["fast"], TIERS["reference"]
+    fast, ref = fast_tier(), REFERENCE
     y = ref.conv(x, w, stride, padding, bias=b)
     dy = rng.standard_normal(y.shape)
     pairs = {"forward": (fast.conv(x, w, stride, padding, bias=b), y),
@@ -385,19 +389,31 @@ def test_narrow_layers_are_lowered_through_their_narrow_side():
                                                 (4, 2, 3, "valid"), (3, 1, 2, "valid"), (3, 5, 3, "valid")])
 def test_tiers_agree_on_the_transposed_convolution(rng, H, K, stride, padding):
     x, w, b = rng.standard_normal((2, H, H + 1, 3)), rng.standard_normal((K, K, 2, 3)), rng.standard_normal(2)
-    outs = {t: conv2d_transpose_forward(x, w, b, stride, padding, t) for t in TIERS}
+    outs = {t: conv2d_transpose_forward(x, w, b, stride, padding, TIERS[t]) for t in TIERS}
     dout = rng.standard_normal(outs["fast"][0].shape)
-    grads = {t: conv2d_transpose_backward(dout, cache) for t, (_, cache) in outs.items()}
+    grads = {t: conv2d_transpose_backward(dout, cache, tier=TIERS[t]) for t, (_, cache) in outs.items()}
     np.testing.assert_allclose(outs["fast"][0], outs["reference"][0], rtol=1e-12, atol=1e-12)
     for g_fast, g_ref in zip(grads["fast"], grads["reference"]):
         np.testing.assert_allclose(g_fast, g_ref, rtol=1e-12, atol=1e-12)
 
 
-def test_unknown_tier_is_refused():
-    with pytest.raises(ValueError, match="tier"):
-        Conv2D(2, 3, 3, tier="slow")
-    with pytest.raises(ValueError, match="tier"):
-        conv2d_forward(np.zeros((1, 4, 4, 2)), np.zeros((3, 3, 2, 3)), np.zeros(3), tier="slow")
+def test_layers_compute_with_the_reference_tier_unless_given_another():
+    assert Conv2D(2, 3, 3).tier is REFERENCE and Conv2DTranspose(2, 3, 4).tier is REFERENCE
+    fast = fast_tier(2)
+    assert Conv2D(2, 3, 3, tier=fast).tier is fast and Conv2DTranspose(2, 3, 4, tier=fast).tier.name == "fast"
+    assert fast.workers == 2
+
+
+def test_the_two_tiers_have_the_same_primitives():
+    names = lambda tier: sorted(k for k in vars(tier) if callable(getattr(tier, k)))  # noqa: E731
+    assert names(REFERENCE) == names(fast_tier()) == sorted(PRIMITIVES)
+
+
+def test_a_tier_that_is_not_one_is_refused():
+    with pytest.raises(TypeError, match="tier must be an object with the primitives"):
+        Conv2D(2, 3, 3, tier="fast")
+    with pytest.raises(TypeError, match="lacks conv_weight_grad"):
+        Conv2DTranspose(2, 3, 4, tier=type("Half", (), {"conv": print})())
 
 
 def test_conv_layers_docstring_examples_run():

@@ -1,8 +1,10 @@
 """CuPy against NumPy on the same inputs (rtol 1e-4, atol 1e-5), marked ``gpu``.
 
 Run with ``python -m pytest -m gpu``; every test skips, with the reason, when
-CuPy or a GPU is absent. The last test runs everywhere: asking for the GPU
-without CuPy is a one-sentence DeviceUnavailable.
+CuPy or a GPU is absent. Layers run on both tiers (the reference tier by
+default, the fast tier the commands use); the networks on the commands' fast
+tier. The last test runs everywhere: asking for the GPU without CuPy is a
+one-sentence DeviceUnavailable.
 """
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from mttgan_min import backend, gan_step
 from mttgan_min.adam import Adam
 from mttgan_min.backend import DeviceUnavailable, gpu_available, gpu_problem, resolve_device, to_device, to_numpy
+from mttgan_min.fast import tier as fast_tier
 from mttgan_min.layers import (BatchNorm2D, Conv2D, Conv2DTranspose, Dense, Dropout, Flatten, LeakyReLU, MaxPool2D,
                                ReLU, Reshape, Residual, Sequential, Sigmoid)
 from mttgan_min.losses import (bce_with_logits_backward, bce_with_logits_forward, softmax_cross_entropy_backward,
@@ -45,11 +48,16 @@ def layer_cases(rng):
          (2, 5, 5, 2)),
         ("deconv_valid_s3", lambda: Conv2DTranspose(2, 3, 2, stride=3, padding="valid", rng=np.random.default_rng(0),
                                                     dtype=f64), (2, 3, 4, 2)),
-        ("conv_reference", lambda: Conv2D(2, 3, 3, stride=2, rng=np.random.default_rng(0), dtype=f64, tier="reference"),
+        ("conv_fast", lambda: Conv2D(2, 3, 3, stride=2, rng=np.random.default_rng(0), dtype=f64, tier=fast_tier()),
          (2, 7, 7, 2)),
-        ("deconv_reference", lambda: Conv2DTranspose(2, 3, 4, stride=2, rng=np.random.default_rng(0), dtype=f64,
-                                                     tier="reference"), (2, 4, 4, 2)),
+        ("conv4_fast", lambda: Conv2D(2, 3, 4, stride=1, rng=np.random.default_rng(0), dtype=f64, tier=fast_tier()),
+         (2, 6, 6, 2)),
+        ("deconv_fast", lambda: Conv2DTranspose(2, 3, 4, stride=2, rng=np.random.default_rng(0), dtype=f64,
+                                                tier=fast_tier()), (2, 4, 4, 2)),
+        ("deconv1_fast", lambda: Conv2DTranspose(2, 3, 4, stride=1, rng=np.random.default_rng(0), dtype=f64,
+                                                 tier=fast_tier()), (2, 5, 5, 2)),
         ("bn", lambda: BatchNorm2D(2, dtype=f64), (3, 4, 4, 2)),
+        ("bn_fast", lambda: BatchNorm2D(2, dtype=f64, tier=fast_tier()), (3, 4, 4, 2)),
         ("bn_eval", lambda: BatchNorm2D(2, dtype=f64).set_training(False), (3, 4, 4, 2)),
         ("leaky", lambda: LeakyReLU(0.2), (2, 3, 3, 2)),
         ("relu", lambda: ReLU(), (2, 3, 3, 2)),
@@ -57,6 +65,8 @@ def layer_cases(rng):
         ("dropout_eval", lambda: Dropout(0.4).set_training(False), (2, 3, 3, 2)),
         ("maxpool", lambda: MaxPool2D(3, 2), (2, 7, 7, 2)),
         ("maxpool2", lambda: MaxPool2D(2), (2, 6, 6, 2)),
+        ("maxpool_fast", lambda: MaxPool2D(3, 2, tier=fast_tier()), (2, 7, 7, 2)),
+        ("maxpool2_fast", lambda: MaxPool2D(2, tier=fast_tier()), (2, 6, 6, 2)),
         ("flatten", lambda: Flatten(), (2, 3, 3, 2)),
         ("reshape", lambda: Reshape((9, 2)), (2, 3, 3, 2)),
         ("residual", lambda: Residual(Sequential([Conv2D(2, 2, 3, rng=np.random.default_rng(0), dtype=f64),
@@ -112,14 +122,14 @@ def test_losses_match(cp):
 
 @pytest.mark.gpu
 def test_one_iteration_matches(cp, monkeypatch):
-    """Same weights and latents on both devices; dropout off (the generators differ)."""
+    """Same weights and latents on both devices, the commands' fast tier; dropout off (the generators differ)."""
     rng = np.random.default_rng(0)
     latents = [rng.standard_normal((n, 100)) for n in (4, 8)]
     real = np.random.default_rng(1).random((4, 32, 32, 1))
     results = {}
     for xp in (np, cp):
-        G = build_generator("tiny", rng=np.random.default_rng(2), dtype=np.float64).to(xp)
-        D = build_discriminator("tiny", rng=np.random.default_rng(3), dtype=np.float64).to(xp)
+        G = build_generator("tiny", rng=np.random.default_rng(2), dtype=np.float64, tier=fast_tier()).to(xp)
+        D = build_discriminator("tiny", rng=np.random.default_rng(3), dtype=np.float64, tier=fast_tier()).to(xp)
         for layer in D.walk():
             if isinstance(layer, Dropout):
                 layer.rate = 0.0
@@ -140,8 +150,8 @@ def test_one_iteration_matches(cp, monkeypatch):
 @pytest.mark.gpu
 def test_paper_iteration_peak_memory_below_16_gb(cp):
     pool = cp.get_default_memory_pool()
-    G = build_generator("paper").to(cp)
-    D = build_discriminator("paper").to(cp)
+    G = build_generator("paper", tier=fast_tier()).to(cp)  # the commands' tier
+    D = build_discriminator("paper", tier=fast_tier()).to(cp)
     opt_G, opt_D = Adam(G), Adam(D)
     real = cp.asarray(np.random.default_rng(0).random((16, 128, 128, 1), dtype=np.float32))
     rng = backend.make_rng(cp, 0)

@@ -3,9 +3,11 @@
 Three parts (see the README's layout table): the engine (array backend,
 initialisers, losses, Adam, gradient checks, layers) knows nothing of the
 paper; the paper (networks, one GAN iteration, the mean teacher) knows
-nothing of the job's machinery (``run/``) or the commands. The graph is read
-from the source with ``ast`` (imports inside functions included), so nothing
-is imported to check it.
+nothing of the job's machinery (``run/``) or the commands. Beside them the
+speed package ``fast/``: the commands open it, and nothing on the reference
+path (engine and paper) reaches it, directly or through another module. The
+graph is read from the source with ``ast`` (imports inside functions
+included), so nothing is imported to check it.
 """
 import ast
 from pathlib import Path
@@ -15,6 +17,7 @@ ENGINE = ("backend", "initializers", "losses", "adam", "gradcheck", "layers")
 PAPER = ("models", "gan_step", "ema")
 RUN = ("run",)
 COMMANDS = ("train", "sample", "bench", "data.__main__")
+FAST = ("fast",)
 
 
 def module_names():
@@ -64,8 +67,10 @@ def in_part(module, part):
 
 def test_the_graph_is_read():
     graph = import_graph()
-    assert "layers.conv" in graph["layers.conv_fast"] and "layers.im2col" in graph["layers.conv"]
-    assert {"layers.conv", "layers.conv_fast"} <= graph["layers.conv_layers"]
+    assert "layers.conv" in graph["fast.conv"] and "layers.im2col" in graph["layers.conv"]
+    assert {"layers.conv", "layers.maxpool"} <= graph["layers.reference"] <= graph["layers.conv_layers"] | {
+        "layers.conv", "layers.maxpool"}
+    assert "fast" in graph["train"] and "fast.settings" in graph["fast"]
     assert {"adam", "ema", "models"} <= graph["run.state"] and "gan_step" in graph["run.loop"]
     assert "layers" in graph["models"]
 
@@ -115,4 +120,35 @@ def test_the_engine_imports_neither_the_paper_nor_the_job():
 def test_the_paper_does_not_import_the_job():
     bad = {m: sorted(t for t in targets if in_part(t, RUN + COMMANDS))
            for m, targets in import_graph().items() if in_part(m, PAPER)}
+    assert not any(bad.values()), {m: t for m, t in bad.items() if t}
+
+
+def reachable(graph, module):
+    """Every module that importing ``module`` imports, directly or through others."""
+    seen, todo = set(), [module]
+    while todo:
+        for target in graph[todo.pop()]:
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def test_reachable_follows_imports_of_imports():
+    assert reachable({"a": {"b"}, "b": {"c"}, "c": set(), "d": {"a"}}, "a") == {"b", "c"}
+
+
+def test_the_reference_path_never_reaches_the_fast_package():
+    """layers/ and the modules a student reads with it (networks, gradient checks, Adam, EMA, losses)
+    compute with the reference tier: importing any of them never imports ``fast/``."""
+    graph = import_graph()
+    reference_path = [m for m in graph if in_part(m, ENGINE + PAPER)]
+    assert {"layers", "layers.conv_layers", "models", "gradcheck", "adam", "ema", "losses"} <= set(reference_path)
+    bad = {m: sorted(t for t in reachable(graph, m) if in_part(t, FAST)) for m in reference_path}
+    assert not any(bad.values()), {m: t for m, t in bad.items() if t}
+
+
+def test_the_fast_package_imports_only_the_engine():
+    bad = {m: sorted(t for t in targets if not in_part(t, ENGINE + FAST))
+           for m, targets in import_graph().items() if in_part(m, FAST)}
     assert not any(bad.values()), {m: t for m, t in bad.items() if t}

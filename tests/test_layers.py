@@ -15,7 +15,9 @@ from mttgan_min.layers.activations import (leaky_relu_backward, leaky_relu_forwa
 from mttgan_min.layers.batchnorm import batchnorm_backward, batchnorm_forward
 from mttgan_min.layers.dense import dense_backward, dense_forward
 from mttgan_min.layers.dropout import dropout_backward, dropout_forward
-from mttgan_min.layers.pooling import maxpool_backward, maxpool_forward
+from mttgan_min.fast import tier as fast_tier
+from mttgan_min.layers.maxpool import maxpool_backward, maxpool_forward
+from mttgan_min.layers.reference import REFERENCE, channel_sums
 
 
 def away_from_zero(x, margin=0.05):
@@ -360,3 +362,24 @@ def test_set_trainable_false_gives_dx_but_no_parameter_gradients(rng):
     assert not any(g.any() for g in net.named_grads().values())
     assert all(not layer.trainable for layer in net.walk())
 
+
+
+# --- per-channel sums: the reference tier's plain sum and the fast tier's BLAS product ---------------
+
+def test_channel_sums_of_both_tiers_agree(rng):
+    a, b = rng.standard_normal((3, 4, 5, 6)), rng.standard_normal((3, 4, 5, 6))
+    np.testing.assert_allclose(channel_sums(a), a.sum(axis=(0, 1, 2)), rtol=1e-14)
+    np.testing.assert_allclose(fast_tier().channel_sums(a), channel_sums(a), rtol=1e-12)
+    np.testing.assert_allclose(fast_tier().channel_sums(a, b), channel_sums(a, b), rtol=1e-12)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm_gives_the_same_numbers_on_both_tiers(rng, training):
+    x, dout = rng.standard_normal((4, 3, 3, 5)), rng.standard_normal((4, 3, 3, 5))
+    layers = {name: BatchNorm2D(5, dtype=np.float64, tier=tier).set_training(training)
+              for name, tier in (("reference", REFERENCE), ("fast", fast_tier()))}
+    assert BatchNorm2D(5).tier is REFERENCE and layers["fast"].tier.name == "fast"
+    outs = {name: (layer.forward(x), layer.backward(dout), layer.grads["gamma"].copy(), layer.buffers["running_var"])
+            for name, layer in layers.items()}
+    for fast, ref in zip(outs["fast"], outs["reference"]):
+        np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-14)

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mttgan_min.layers import BatchNorm2D, Conv2D, Conv2DTranspose, Dense, Dropout, LeakyReLU
+from mttgan_min.fast import tier as fast_tier
+from mttgan_min.layers import REFERENCE, BatchNorm2D, Conv2D, Conv2DTranspose, Dense, Dropout, LeakyReLU
 from mttgan_min.models import PRESETS, build_discriminator, build_generator, get_preset, summary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,3 +114,30 @@ def test_models_cli_prints_the_paper_counts():
     assert result.returncode == 0, result.stderr
     assert "Trainable params: 7,246,337" in result.stdout
     assert "Trainable params: 1,984,385" in result.stdout
+
+
+def tiers_of(net):
+    """The tier names of every layer of ``net`` that has one (convolutions, batch norms)."""
+    return {layer.tier.name for layer in net.walk() if hasattr(layer, "tier")}
+
+
+def test_networks_compute_with_the_reference_tier_unless_given_another():
+    G, D = build_generator("tiny"), build_discriminator("tiny")
+    assert tiers_of(G) == tiers_of(D) == {"reference"}
+    assert all(layer.tier is REFERENCE for layer in G.walk() if hasattr(layer, "tier"))
+    fast = fast_tier(2)
+    G, D = build_generator("tiny", tier=fast), build_discriminator("tiny", tier=fast)
+    assert tiers_of(G) == tiers_of(D) == {"fast"}
+    assert sum(isinstance(layer, (Conv2D, Conv2DTranspose, BatchNorm2D)) for layer in G.walk()) == \
+        sum(getattr(layer, "tier", None) is fast for layer in G.walk())
+    assert tiers_of(G.clone()) == {"fast"}  # a copy (the EMA teacher) keeps its tier
+
+
+def test_both_tiers_give_the_same_networks_and_outputs():
+    z = np.random.default_rng(5).standard_normal((3, 100))
+    nets = [build_generator("tiny", rng=np.random.default_rng(4), dtype=np.float64, tier=tier)
+            for tier in (REFERENCE, fast_tier())]
+    for k, v in nets[0].state_dict().items():  # the same weights: the tier draws nothing
+        np.testing.assert_array_equal(nets[1].state_dict()[k], v)
+    a, b = (net.forward(z) for net in nets)
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)

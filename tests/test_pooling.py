@@ -1,13 +1,16 @@
-"""Max pooling: the fast tier (reshape-max, strided views) against the im2col reference tier,
-gradient checks of both in float64, and softmax probabilities."""
+"""Max pooling: the fast tier (reshape-max, strided views; ``mttgan_min.fast.maxpool``) against the
+im2col reference tier (``layers/maxpool.py``), gradient checks of both in float64, and softmax probabilities."""
 import numpy as np
 import pytest
 
 from mttgan_min.gradcheck import check_function
 from mttgan_min.layers import MaxPool2D, ReLU
 from mttgan_min.layers.activations import softmax
-from mttgan_min.layers.pooling import (maxpool_backward, maxpool_backward_im2col, maxpool_forward,
-                                       maxpool_forward_im2col)
+from mttgan_min.fast import tier as fast_tier
+from mttgan_min.fast.maxpool import maxpool_backward, maxpool_forward
+from mttgan_min.layers.maxpool import maxpool_backward as maxpool_backward_im2col
+from mttgan_min.layers.maxpool import maxpool_forward as maxpool_forward_im2col
+from mttgan_min.layers.reference import REFERENCE
 
 CASES = [(2, 2, "valid", (2, 8, 6, 3)),    # VGG-19's pool: reshape-max
          (3, 2, "valid", (2, 9, 7, 2)),    # AlexNet's overlapping pool: strided views
@@ -45,11 +48,12 @@ def test_ties_go_to_the_first_maximum():
     np.testing.assert_array_equal(dx2[0, :, :, 0], [[1, 0, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]])
 
 
-@pytest.mark.parametrize("method", ["auto", "im2col"])
+@pytest.mark.parametrize("tier", ["fast", "reference"])
 @pytest.mark.parametrize("pool,stride,shape", [(3, 2, (2, 7, 9, 2)), (2, 2, (2, 6, 4, 3))])
-def test_maxpool_layer_gradients_both_tiers(rng, assert_all_passed, make_dout, roundoff_floor, method, pool,
+def test_maxpool_layer_gradients_both_tiers(rng, assert_all_passed, make_dout, roundoff_floor, tier, pool,
                                             stride, shape):
-    layer = MaxPool2D(pool, stride, method=method)
+    layer = MaxPool2D(pool, stride, tier=fast_tier() if tier == "fast" else REFERENCE)
+    assert layer.tier.name == tier
     x = rng.permutation(np.arange(np.prod(shape), dtype=float)).reshape(shape) / 100   # no ties
     fwd = lambda x: (layer.forward(x), None)  # noqa: E731
     out = layer.forward(x)
@@ -59,9 +63,10 @@ def test_maxpool_layer_gradients_both_tiers(rng, assert_all_passed, make_dout, r
     assert_all_passed(results)
 
 
-def test_maxpool_rejects_an_unknown_method():
-    with pytest.raises(ValueError, match="method"):
-        MaxPool2D(2, method="fast")
+def test_maxpool_takes_the_reference_tier_unless_given_another():
+    assert MaxPool2D(2).tier is REFERENCE
+    with pytest.raises(TypeError, match="tier must be an object"):
+        MaxPool2D(2, tier="fast")
 
 
 def test_softmax_probabilities(rng):

@@ -17,15 +17,15 @@ Presets keep the structure and scale the widths (docs/design.md, "Classifiers an
 
 AlexNet's first convolution is adapted so that it gives the same 30x30 map at every size (then 14, 6,
 2 after the three pools); 11x11/4 on 32 px would leave nothing for the third pool. At 128 px with K = 4:
-VGG-19 has 70,383,364 parameters and AlexNet 24,720,068 (the tests recompute both).
+VGG-19 has 70,379,460 parameters and AlexNet 24,720,068 (the tests recompute both).
 
 Two departures from Keras' defaults, because without them a plain 19-layer ReLU network does not
 train (docs/design.md, "Classifier initialisation and input scaling"): kernels are He-uniform,
 U(-sqrt(6 / fan_in), +sqrt(6 / fan_in)), not Glorot-uniform (``init="glorot"`` restores Keras'; with it
 the signal shrinks about 2x per layer and VGG-19's logits barely depend on the image at the start), and
-the first layer ``Standardize`` subtracts the training set's pixel mean and divides by its standard
-deviation (like Keras' ``preprocess_input`` for VGG, which subtracts a mean); the two numbers are
-buffers, saved with the weights. Neither changes a parameter count.
+the first layer ``Standardize`` (``layers/standardize.py``) subtracts the training set's pixel mean and
+divides by its standard deviation (like Keras' ``preprocess_input`` for VGG, which subtracts a mean);
+the two numbers are buffers, saved with the weights. Neither changes a parameter count.
 
 ``python -m mttgan_min.evaluation.classifiers --preset paper`` prints Keras-style summaries.
 """
@@ -34,7 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layers import Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU, Sequential
+from ..initializers import he_uniform
+from ..layers import REFERENCE, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential, Standardize
 
 NAMES = ("vgg19", "alexnet")
 INITS = ("he", "glorot")
@@ -67,54 +68,34 @@ def get_classifier_preset(preset):
     return CLASSIFIER_PRESETS[preset]
 
 
-class Standardize(Layer):
-    """out = (x - mean) / std with fixed scalars (buffers, set from the training images by ``fit``)."""
-
-    def __init__(self, dtype=np.float32):
-        super().__init__()
-        self.buffers = {"mean": np.zeros((), dtype), "std": np.ones((), dtype)}
-
-    def fit(self, images):
-        """Set mean and std from training images (N, S, S, 1), NumPy; a constant set keeps std 1."""
-        images = np.asarray(images, dtype=np.float64)
-        std = float(images.std())
-        self.buffers["mean"][...] = float(images.mean())
-        self.buffers["std"][...] = std if std > 0 else 1.0
-        return self
-
-    def forward(self, x):
-        return (x - self.buffers["mean"]) / self.buffers["std"]
-
-    def backward(self, dout):
-        return dout / self.buffers["std"]
-
-
-def he_uniform(net, rng):
-    """Redraw every Conv2D/Dense kernel of ``net`` as U(-sqrt(6 / fan_in), sqrt(6 / fan_in)) (He et al., 2015)."""
+def redraw_he_uniform(net, rng):
+    """Redraw every Conv2D/Dense kernel of ``net`` with ``initializers.he_uniform``, fan_in = all but its last axis."""
     for layer in net.walk():
         if layer.kind in ("conv2d", "dense"):
             w = layer.params["w"]
-            limit = np.sqrt(6.0 / int(np.prod(w.shape[:-1])))
-            w[...] = rng.uniform(-limit, limit, size=w.shape).astype(w.dtype)
+            w[...] = he_uniform(rng, w.shape, int(np.prod(w.shape[:-1])), w.dtype)
     return net
 
 
 def _finish(net, init, rng):
     if init not in INITS:
         raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
-    return he_uniform(net, rng) if init == "he" else net
+    return redraw_he_uniform(net, rng) if init == "he" else net
 
 
-def build_vgg19(preset="paper", num_classes=4, rng=None, dtype=np.float32, init="he"):
-    """VGG-19: images (N, S, S, 1) -> logits (N, num_classes). ``rng``: NumPy Generator (initialisation)."""
+def build_vgg19(preset="paper", num_classes=4, rng=None, dtype=np.float32, init="he", tier=REFERENCE):
+    """VGG-19: images (N, S, S, 1) -> logits (N, num_classes). ``rng``: NumPy Generator (initialisation).
+
+    ``tier``: the primitives of the convolutions and pools (``layers/reference.py``).
+    """
     p = get_classifier_preset(preset)
     rng = np.random.default_rng(0) if rng is None else rng
     layers, c_in, size = [Standardize(dtype)], 1, p.image_size
     for width, convs in zip(p.vgg_widths, VGG_BLOCKS):
         for _ in range(convs):
-            layers += [Conv2D(c_in, width, 3, padding="same", rng=rng, dtype=dtype), ReLU()]
+            layers += [Conv2D(c_in, width, 3, padding="same", rng=rng, dtype=dtype, tier=tier), ReLU()]
             c_in = width
-        layers.append(MaxPool2D(2, 2))
+        layers.append(MaxPool2D(2, 2, tier=tier))
         size //= 2
     layers += [Flatten(),
                Dense(size * size * c_in, p.vgg_fc, rng=rng, dtype=dtype), ReLU(),
@@ -123,21 +104,24 @@ def build_vgg19(preset="paper", num_classes=4, rng=None, dtype=np.float32, init=
     return _finish(Sequential(layers, name="vgg19", input_shape=(p.image_size, p.image_size, 1)), init, rng)
 
 
-def build_alexnet(preset="paper", num_classes=4, rng=None, dtype=np.float32, dropout_rng=None, init="he"):
+def build_alexnet(preset="paper", num_classes=4, rng=None, dtype=np.float32, dropout_rng=None, init="he",
+                  tier=REFERENCE):
     """AlexNet (single tower, no LRN): images (N, S, S, 1) -> logits (N, num_classes).
 
-    ``dropout_rng``: the generator of the two Dropout(0.5) layers (or set later with ``net.set_rng``).
+    ``dropout_rng``: the generator of the two Dropout(0.5) layers (or set later with ``net.set_rng``);
+    ``tier``: the primitives of the convolutions and pools (``layers/reference.py``).
     """
     p = get_classifier_preset(preset)
     rng = np.random.default_rng(0) if rng is None else rng
     w1, w2, w3, w4, w5 = p.alex_widths
     k1, s1 = p.alex_conv1
     layers = [Standardize(dtype),
-              Conv2D(1, w1, k1, stride=s1, padding="valid", rng=rng, dtype=dtype), ReLU(), MaxPool2D(3, 2),
-              Conv2D(w1, w2, 5, padding="same", rng=rng, dtype=dtype), ReLU(), MaxPool2D(3, 2),
-              Conv2D(w2, w3, 3, padding="same", rng=rng, dtype=dtype), ReLU(),
-              Conv2D(w3, w4, 3, padding="same", rng=rng, dtype=dtype), ReLU(),
-              Conv2D(w4, w5, 3, padding="same", rng=rng, dtype=dtype), ReLU(), MaxPool2D(3, 2),
+              Conv2D(1, w1, k1, stride=s1, padding="valid", rng=rng, dtype=dtype, tier=tier), ReLU(),
+              MaxPool2D(3, 2, tier=tier),
+              Conv2D(w1, w2, 5, padding="same", rng=rng, dtype=dtype, tier=tier), ReLU(), MaxPool2D(3, 2, tier=tier),
+              Conv2D(w2, w3, 3, padding="same", rng=rng, dtype=dtype, tier=tier), ReLU(),
+              Conv2D(w3, w4, 3, padding="same", rng=rng, dtype=dtype, tier=tier), ReLU(),
+              Conv2D(w4, w5, 3, padding="same", rng=rng, dtype=dtype, tier=tier), ReLU(), MaxPool2D(3, 2, tier=tier),
               Flatten()]
     net = Sequential(layers, name="alexnet", input_shape=(p.image_size, p.image_size, 1))
     flat = net.output_shape(net.input_shape)[0]
@@ -148,12 +132,12 @@ def build_alexnet(preset="paper", num_classes=4, rng=None, dtype=np.float32, dro
 
 
 def build_classifier(name, preset="paper", num_classes=4, rng=None, dtype=np.float32, dropout_rng=None,
-                     init="he"):
+                     init="he", tier=REFERENCE):
     """``build_vgg19`` or ``build_alexnet`` by name ("vgg19" or "alexnet")."""
     if name == "vgg19":
-        return build_vgg19(preset, num_classes, rng, dtype, init)
+        return build_vgg19(preset, num_classes, rng, dtype, init, tier)
     if name == "alexnet":
-        return build_alexnet(preset, num_classes, rng, dtype, dropout_rng, init)
+        return build_alexnet(preset, num_classes, rng, dtype, dropout_rng, init, tier)
     raise ValueError(f"unknown classifier {name!r}: choose one of {', '.join(NAMES)}")
 
 

@@ -25,7 +25,9 @@ from ..data.augment import crop_and_resize, random_crop_boxes
 from ..data.dataset import CLASSES
 from ..data.prepare import PAPER_COVID_TRAIN
 from ..data.split import class_rng
-from ..models import generate, sample_latent
+from ..layers import REFERENCE
+from ..layers.base import infer
+from ..models import sample_latent
 from ..run.pictures import to_uint8
 from ..sample import load_generator
 
@@ -115,12 +117,15 @@ def file_sha256(path):
     return h.hexdigest()
 
 
-def generate_from_run(run, n, seed, xp=np, batch=64):
-    """n images (n, S, S, 1) float32 in [0, 1] (8-bit levels) from RUN/generator.npz, and a record of them."""
-    G, cfg, where = load_generator(run, xp)
+def generate_from_run(run, n, seed, xp=np, batch=64, tier=REFERENCE):
+    """n images (n, S, S, 1) float32 in [0, 1] (8-bit levels) from RUN/generator.npz, and a record of them.
+
+    ``tier``: the primitives G computes with (``layers/reference.py``; the commands pass the fast tier).
+    """
+    G, cfg, where = load_generator(run, xp, tier=tier)
     rng = np.random.default_rng(seed)            # host latents: the same images on CPU and GPU
     z = sample_latent(rng, n, G.input_shape[0], cfg["latent"], np.float32)
-    images = to_uint8(generate(G, z, xp, batch)).astype(np.float32) / np.float32(255.0)
+    images = to_uint8(infer(G, z, xp, batch)).astype(np.float32) / np.float32(255.0)
     record = {"run": str(Path(run).resolve()), "generator": where, "latent": cfg["latent"],
               "latent_seed": int(seed), "n": int(n), "generator_sha256": file_sha256(Path(run) / "generator.npz"),
               "mode": cfg.get("mode"), "preset": cfg.get("preset")}

@@ -21,18 +21,6 @@ import numpy as np
 from ..backend import get_array_module, to_device, to_numpy
 
 
-def channel_sums(a, b=None):
-    """Per-channel sums over N, H, W of a, or of a * b: (N, H, W, C) -> (C,): bias and batch-norm gradients.
-
-    A product with a vector of ones: the BLAS does it on every core and sums
-    in blocks, several times more accurately in float32 than a running sum.
-    """
-    xp = get_array_module(a)
-    values = a if b is None else a * b
-    values = values.reshape(-1, values.shape[-1])
-    return xp.ones(values.shape[0], dtype=values.dtype) @ values
-
-
 def state_dict_problems(expected, got, source="the given state", limit=5):
     """Compare two {name: array} dicts by names and shapes; a list of short strings, empty if they match.
 

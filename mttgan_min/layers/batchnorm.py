@@ -12,22 +12,24 @@ uses for 4-D inputs, does.
 import numpy as np
 
 from ..backend import get_array_module
-from .base import Layer, channel_sums
+from .base import Layer
+from .reference import REFERENCE, check_tier
 
 
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, training,
-                      momentum=0.8, eps=1e-3):
+                      momentum=0.8, eps=1e-3, tier=REFERENCE):
     """x (N, H, W, C); gamma, beta, running_* (C,).
 
     Returns (out, cache, new_running_mean, new_running_var); the running
     statistics are unchanged in inference mode. Nothing is modified in place.
+    The per-channel sums are ``tier.channel_sums`` (``reference.py``).
     """
     xp = get_array_module(x)
     if training:
         m = x.size // x.shape[-1]
-        mean = channel_sums(x) / m
+        mean = tier.channel_sums(x) / m
         centred = x - mean
-        var = channel_sums(centred, centred) / m
+        var = tier.channel_sums(centred, centred) / m
         unbiased = var * (m / max(m - 1, 1))
         new_mean = momentum * running_mean + (1.0 - momentum) * mean
         new_var = momentum * running_var + (1.0 - momentum) * unbiased
@@ -41,7 +43,7 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, training,
     return out, (centred, gamma, inv_std, training), new_mean, new_var
 
 
-def batchnorm_backward(dout, cache, param_grads=True):
+def batchnorm_backward(dout, cache, param_grads=True, tier=REFERENCE):
     """dout (N, H, W, C) -> dx, dgamma (C,), dbeta (C,).
 
     Training mode (the mean and variance depend on x), with dx_hat = dout * gamma:
@@ -54,7 +56,7 @@ def batchnorm_backward(dout, cache, param_grads=True):
     scale = gamma * inv_std
     dx = dout * scale
     if training or param_grads:
-        dbeta, dgamma = channel_sums(dout), channel_sums(dout, centred) * inv_std
+        dbeta, dgamma = tier.channel_sums(dout), tier.channel_sums(dout, centred) * inv_std
     if training:
         m = dout.size // dout.shape[-1]
         dx -= centred * (scale * inv_std * dgamma / m)
@@ -68,12 +70,13 @@ class BatchNorm2D(Layer):
     """Keras BatchNormalization(momentum, epsilon) on NHWC input, per channel: (N, H, W, C) -> same shape.
 
     Parameters gamma (ones), beta (zeros); buffers running_mean (zeros) and
-    running_var (ones), updated in training mode only.
+    running_var (ones), updated in training mode only. ``tier``: whose
+    ``channel_sums`` it computes with (``reference.py``), chosen once here.
     """
 
-    def __init__(self, channels, momentum=0.8, eps=1e-3, dtype=np.float32):
+    def __init__(self, channels, momentum=0.8, eps=1e-3, dtype=np.float32, tier=REFERENCE):
         super().__init__()
-        self.momentum, self.eps = float(momentum), float(eps)
+        self.momentum, self.eps, self.tier = float(momentum), float(eps), check_tier(tier)
         self.params = {"gamma": np.ones(channels, dtype), "beta": np.zeros(channels, dtype)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.buffers = {"running_mean": np.zeros(channels, dtype), "running_var": np.ones(channels, dtype)}
@@ -81,13 +84,13 @@ class BatchNorm2D(Layer):
     def forward(self, x):
         out, self.cache, mean, var = batchnorm_forward(
             x, self.params["gamma"], self.params["beta"], self.buffers["running_mean"],
-            self.buffers["running_var"], self.training, self.momentum, self.eps)
+            self.buffers["running_var"], self.training, self.momentum, self.eps, self.tier)
         if self.training:
             self.buffers["running_mean"][...] = mean
             self.buffers["running_var"][...] = var
         return out
 
     def backward(self, dout):
-        dx, dgamma, dbeta = batchnorm_backward(dout, self.cache, self.trainable)
+        dx, dgamma, dbeta = batchnorm_backward(dout, self.cache, self.trainable, self.tier)
         self.accumulate(gamma=dgamma, beta=dbeta)
         return dx

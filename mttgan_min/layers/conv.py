@@ -16,12 +16,11 @@ and its backward is the convolution's forward and weight gradient with x and
 dy swapped. The layers' pure forward/backward pairs (``conv_layers.py``)
 are written exactly so.
 
-Two tiers compute these primitives (docs/design.md, "Two tiers of
-convolution"): this file, and ``conv_fast.py`` (row patches, space-to-depth,
-cache-sized chunks), which a float64 test holds to the same numbers and which
-calls this file for the layers it lowers as written here. The pure pairs and
-the layers take ``tier="fast"`` (the default) or ``tier="reference"``. In
-PyTorch's NCHW a weight is (C_out, C_in, KH, KW); ours is its
+These four functions are the reference tier's convolution primitives
+(``reference.py``; docs/design.md, "Two tiers of convolution"), what every
+layer computes with by default. The commands use a fast tier with the same
+signatures, outside this folder, which a float64 test holds to the same
+numbers. In PyTorch's NCHW a weight is (C_out, C_in, KH, KW); ours is its
 ``transpose(2, 3, 1, 0)``.
 """
 from .im2col import col2im, conv_geometry, patch_matrix
@@ -48,7 +47,7 @@ def conv_weight_grad(x, dy, w_shape, stride, padding):
 def conv_and_weight_grad(x, w, dy, stride, padding):
     """Both conv(x, w) and conv_weight_grad(x, dy, w.shape): the pair the transposed convolution's backward needs.
 
-    (The fast tier builds its patches once for the two.)
+    (A fast tier can build its patches once for the two.)
     """
     return conv(x, w, stride, padding), conv_weight_grad(x, dy, w.shape, stride, padding)
 

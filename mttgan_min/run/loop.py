@@ -26,7 +26,7 @@ from tqdm import tqdm
 from .. import backend, gan_step
 from . import diversity_log
 from ..data import epoch_real_batches, iterations_per_epoch
-from ..models import generate
+from ..layers.base import infer
 from .pictures import plot_losses, save_sample_grid
 from .state import save_networks
 
@@ -129,9 +129,9 @@ def short_stage_warnings(stages, per_epoch):
 
 def save_epoch_outputs(run, state, stage, epoch, plot):
     """The fixed latent batch through the student G (and the teacher G), side by side; the loss curves."""
-    panels = [("student G", generate(state.G, state.fixed_z, state.xp))]
+    panels = [("student G", infer(state.G, state.fixed_z, state.xp))]
     if state.teachers is not None:
-        panels.append(("teacher G (EMA)", generate(state.teachers[0].network, state.fixed_z, state.xp)))
+        panels.append(("teacher G (EMA)", infer(state.teachers[0].network, state.fixed_z, state.xp)))
     title = f"{stage['name']}, epoch {epoch} of {stage['epochs']}"
     save_sample_grid(run / "samples" / f"{stage['name']}_e{epoch:03d}.png", panels, title=title)
     if plot:
@@ -209,7 +209,7 @@ def run_schedule(cfg, run, state, pools, stop, log):
             plot = stage_done or time.monotonic() - last_plot > PLOT_EVERY_S
             save_epoch_outputs(run, state, stage, state.epoch, plot)
             nets = [("student", state.G)] + ([("teacher", state.final_generator())] if state.teachers else [])
-            div = diversity_log.measure(nets, images, lambda G, z: generate(G, z, state.xp), cfg["latent"])
+            div = diversity_log.measure(nets, images, lambda G, z: infer(G, z, state.xp), cfg["latent"])
             diversity_log.record(run, stage["name"], state.epoch, div)
             bar.write(diversity_log.summary(div))
             last_plot = time.monotonic() if plot else last_plot

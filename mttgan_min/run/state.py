@@ -27,6 +27,7 @@ from . import checkpoint
 from ..adam import Adam
 from ..backend import make_rng
 from ..ema import EMATeacher
+from ..layers import REFERENCE
 from ..models import build_discriminator, build_generator, get_preset, sample_latent
 
 N_FIXED = 36  # fixed latents for the per-epoch sample grid (6 x 6)
@@ -41,15 +42,16 @@ def seed_sequences(seed):
 class TrainState:
     """The in-memory run. ``stage``, ``epoch``, ``iteration`` count completed work:
     ``epoch`` epochs of stage ``stage`` are done, plus ``iteration`` iterations of the next one.
+    ``tier``: the primitives the networks compute with (``layers/reference.py``; train passes the fast tier).
     """
 
-    def __init__(self, cfg, xp):
+    def __init__(self, cfg, xp, tier=REFERENCE):
         self.cfg, self.xp = cfg, xp
         preset = get_preset(cfg["preset"])
         seeds = seed_sequences(cfg["seed"])
         # weights are drawn on the host, so the same seed gives the same network on every device
-        self.G = build_generator(preset, np.random.default_rng(seeds["init_g"])).to(xp)
-        self.D = build_discriminator(preset, np.random.default_rng(seeds["init_d"])).to(xp)
+        self.G = build_generator(preset, np.random.default_rng(seeds["init_g"]), tier=tier).to(xp)
+        self.D = build_discriminator(preset, np.random.default_rng(seeds["init_d"]), tier=tier).to(xp)
         self.data_rng = np.random.default_rng(seeds["data"])
         self.reseed_rng = np.random.default_rng(seeds["reseed"])
         self.noise_rng = make_rng(xp, seeds["noise"].generate_state(1)[0]) if xp is not np \

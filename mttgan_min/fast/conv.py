@@ -1,6 +1,6 @@
-"""The fast tier of convolution: the same primitives as ``conv.py``, lowered for speed.
+"""The fast tier of convolution: the same primitives as ``layers/conv.py``, lowered for speed.
 
-Read ``conv.py`` first: it is the definition (im2col, one matrix multiply,
+Read ``layers/conv.py`` first: it is the definition (im2col, one matrix multiply,
 col2im). This module computes the same numbers (a float64 test checks that
 the two tiers agree to 1e-12) with less memory traffic. Layout as there:
 x (N, H, W, C_in), weights (KH, KW, C_in, C_out).
@@ -40,51 +40,35 @@ KW*C_in deep and C_out wide. Where one side has very few channels (the
 generator's last layer maps 32 channels to 1, and its input gradient starts
 from that one channel) a product with the full patch matrix of the narrow
 side is faster, so ``_lowering`` picks it and calls the reference tier
-(conv.py): its im2col product for few input channels; for few output channels
-the converse of the identity above, the convolution as the input gradient
-(conv.py's col2im) of the convolution with the turned kernel.
+(layers/conv.py): its im2col product for few input channels; for few output
+channels the converse of the identity above, the convolution as the input
+gradient (layers/conv.py's col2im) of the convolution with the turned kernel.
 
 Chunks. On a CPU the kernels take the batch a few samples at a time
 (``batch_chunks``), so that the row patches and their products stay in cache;
 a GPU takes the whole batch at once.
 
 Threads. On a CPU with several cores the batch can be split evenly between
-``CPU_WORKERS`` threads, the calling thread and a pool, each working through
-its own chunks with its own buffers (NumPy lets go of Python's lock in copies
-and matrix multiplies, so the threads run at once); the weight gradient is
-the sum of the threads' parts. One thread by default; the commands set one
-per core while the BLAS runs one thread (``mttgan_min.cpu_settings``;
-docs/design.md, "BLAS threads").
+``workers`` threads (an argument of every primitive), the calling thread and a
+pool, each working through its own chunks with its own buffers (NumPy lets go
+of Python's lock in copies and matrix multiplies, so the threads run at once);
+the weight gradient is the sum of the threads' parts. One thread by default;
+the commands take one per core while the BLAS runs one thread
+(``mttgan_min.fast.settings``; docs/design.md, "BLAS threads").
 """
-import contextlib
 import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ..backend import get_array_module
-from . import conv as reference
-from .im2col import conv_geometry
+from ..layers import conv as reference
+from ..layers.im2col import conv_geometry
 
 CPU_CHUNK_BYTES = 2**19  # about half a CPU's L2 cache
 GPU_CHUNK_BYTES = 2**31  # the whole batch at the paper's size (row patches 1.1 GB)
-CPU_WORKERS = 1  # threads sharing one convolution's chunks on a CPU (see cpu_workers)
 WORKER_MIN_BYTES = 2**20  # row patches per thread below which a convolution stays in one thread
 FULL_PATCH_DEPTH = 9  # full patch matrices up to this deep (a 3x3 kernel on one channel) beat row patches (_lowering)
-
-
-@contextlib.contextmanager
-def cpu_workers(n):
-    """``with cpu_workers(n):`` the fast tier splits each convolution's batch between n threads on a CPU.
-
-    A process-wide setting, like the BLAS's thread count, restored when the block ends.
-    """
-    global CPU_WORKERS
-    before, CPU_WORKERS = CPU_WORKERS, max(1, int(n))
-    try:
-        yield
-    finally:
-        CPU_WORKERS = before
 
 
 def batch_chunks(N, sample_bytes, xp):
@@ -126,15 +110,15 @@ def _row_patch_chunks(x, group, KW, OW, pads):
         yield s, P[:k].reshape(k * P.shape[1], OW, KW * C_in)
 
 
-def _chunk_groups(x, KW, OW, pads):
+def _chunk_groups(x, KW, OW, pads, workers=1):
     """Lists of batch slices, one list per thread: the batch split evenly, each share cut by ``batch_chunks``.
 
-    One thread on a GPU; on a CPU at most CPU_WORKERS, each with at least WORKER_MIN_BYTES of row patches.
+    One thread on a GPU; on a CPU at most ``workers``, each with at least WORKER_MIN_BYTES of row patches.
     """
     xp = get_array_module(x)
     N = len(x)
     sample_bytes = (x.shape[1] + sum(pads[0])) * OW * KW * x.shape[-1] * x.itemsize
-    workers = max(1, min(CPU_WORKERS, N, N * sample_bytes // WORKER_MIN_BYTES)) if xp is np else 1
+    workers = max(1, min(workers, N, N * sample_bytes // WORKER_MIN_BYTES)) if xp is np else 1
     bounds = [N * k // workers for k in range(workers + 1)]
     return [[slice(a + s.start, min(a + s.stop, b)) for s in batch_chunks(b - a, sample_bytes, xp)]
             for a, b in zip(bounds[:-1], bounds[1:])]
@@ -148,7 +132,7 @@ def _map_groups(work, groups):
 
 @functools.lru_cache(maxsize=None)
 def _thread_pool(workers):
-    """One pool of ``workers`` threads, started on first use and kept for the process."""
+    """One pool of ``workers`` threads, started on first use and kept for the process (idle threads sleep)."""
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conv_fast")
 
 
@@ -175,54 +159,36 @@ def _weight_grad_chunk(P, dy_flat, R, dw):
         dw[i] += P[i:i + R].reshape(dy_flat.shape[0], -1).T @ dy_flat
 
 
-def _row_conv(x, w, pads, bias=None):
+def _row_conv(x, w, pads, bias=None, workers=1):
     """Stride-1 convolution on row patches: x (N, H, W, C_in), w (KH, KW, C_in, C_out) -> y (N, OH, OW, C_out).
 
     Plus ``bias`` (C_out,) when given. Each sample has Hp flat rows, of which
     the first OH are outputs; the rest straddle two samples and are dropped.
     """
-    return _row_conv_and_weight_grad(x, w, None, pads, bias)[0]
+    return _row_pass(x, w.shape, w, None, pads, bias, workers)[0]
 
 
-def _row_weight_grad(x, dy, KH, KW, pads):
-    """Weight gradient of a stride-1 convolution on row patches: dw (KH, KW, C_in, C_out).
+def _row_weight_grad(x, dy, w_shape, pads, workers=1):
+    """Weight gradient of a stride-1 convolution on row patches: x (N, H, W, C_in), dy (N, OH, OW, C_out) -> w_shape.
 
-    x (N, H, W, C_in), dy (N, OH, OW, C_out). dy is laid out on the Hp flat
-    rows of each sample, zero on the rows that straddle two samples.
+    dy is laid out on the Hp flat rows of each sample, zero on the rows that straddle two samples.
     """
-    xp = get_array_module(x)
-    C_in, C_out = x.shape[-1], dy.shape[-1]
-    OH, OW, pads, Hp = _row_geometry(x, KH, KW, pads)
-
-    def work(group):
-        dw = xp.zeros((KH, KW * C_in, C_out), dtype=x.dtype)
-        dy_rows = None
-        for s, P in _row_patch_chunks(x, group, KW, OW, pads):
-            n = len(P) // Hp
-            if dy_rows is None:  # the largest chunk comes first
-                dy_rows = xp.zeros((n, Hp, OW, C_out), dtype=x.dtype)
-            R = n * Hp - KH + 1  # flat rows whose kernel fits in P
-            dy_rows[:n, :OH] = dy[s]
-            _weight_grad_chunk(P, dy_rows[:n].reshape(-1, C_out)[:R * OW], R, dw)
-        return dw
-
-    return sum(_map_groups(work, _chunk_groups(x, KW, OW, pads))).reshape(KH, KW, C_in, C_out)
+    return _row_pass(x, w_shape, None, dy, pads, None, workers)[1]
 
 
-def _row_conv_and_weight_grad(x, w, dy, pads, bias=None):
-    """y = conv(x, w) (+ bias) and, if ``dy`` is given, the weight gradient for x and dy, from one set of row patches.
+def _row_pass(x, w_shape, w, dy, pads, bias=None, workers=1):
+    """y = conv(x, w) (+ bias) if ``w`` is given, the weight gradient for x and dy if ``dy`` is: one set of row patches.
 
-    x (N, H, W, C_in), w (KH, KW, C_in, C_out), dy (N, OH, OW, C_dy) or None
-    -> y (N, OH, OW, C_out), dw (KH, KW, C_in, C_dy) or None. The transposed
-    convolution's backward needs exactly this pair (its dx and dw); one pass
-    builds the row patches once for both.
+    x (N, H, W, C_in), w_shape (KH, KW, C_in, C_out), w of that shape or None, dy (N, OH, OW, C_dy)
+    or None -> (y (N, OH, OW, C_out) or None, dw (KH, KW, C_in, C_dy) or None). The transposed
+    convolution's backward needs both (its dx and dw); one pass builds the row patches once for them.
     """
     xp = get_array_module(x)
     C_in = x.shape[-1]
-    KH, KW, _, C_out = w.shape
+    KH, KW, _, C_out = w_shape
     OH, OW, pads, Hp = _row_geometry(x, KH, KW, pads)
-    kernel_rows = [w[i].reshape(KW * C_in, C_out) for i in range(KH)]
-    y = xp.empty((len(x), OH, OW, C_out), dtype=x.dtype)
+    kernel_rows = None if w is None else [w[i].reshape(KW * C_in, C_out) for i in range(KH)]
+    y = None if w is None else xp.empty((len(x), OH, OW, C_out), dtype=x.dtype)
 
     def work(group):
         y_rows = dy_rows = dw = None
@@ -231,22 +197,23 @@ def _row_conv_and_weight_grad(x, w, dy, pads, bias=None):
         for s, P in _row_patch_chunks(x, group, KW, OW, pads):
             n = len(P) // Hp
             R = n * Hp - KH + 1  # flat rows whose kernel fits in P
-            if y_rows is None:  # the largest chunk comes first
-                y_rows = xp.empty((n * Hp, OW, C_out), dtype=x.dtype)
-                if dy is not None:
-                    dy_rows = xp.zeros((n, Hp, OW, dy.shape[-1]), dtype=x.dtype)
-            _conv_chunk(P, kernel_rows, R, y_rows[:R].reshape(R * OW, C_out))  # a view: writes go to y_rows
-            outputs = y_rows[:n * Hp].reshape(n, Hp, OW, C_out)[:, :OH]
-            if bias is None:
-                y[s] = outputs
-            else:
-                xp.add(outputs, bias, out=y[s])
+            if w is not None:
+                if y_rows is None:  # the largest chunk comes first
+                    y_rows = xp.empty((n * Hp, OW, C_out), dtype=x.dtype)
+                _conv_chunk(P, kernel_rows, R, y_rows[:R].reshape(R * OW, C_out))  # a view: writes go to y_rows
+                outputs = y_rows[:n * Hp].reshape(n, Hp, OW, C_out)[:, :OH]
+                if bias is None:
+                    y[s] = outputs
+                else:
+                    xp.add(outputs, bias, out=y[s])
             if dy is not None:
+                if dy_rows is None:  # the largest chunk comes first
+                    dy_rows = xp.zeros((n, Hp, OW, dy.shape[-1]), dtype=x.dtype)
                 dy_rows[:n, :OH] = dy[s]
                 _weight_grad_chunk(P, dy_rows[:n].reshape(-1, dy.shape[-1])[:R * OW], R, dw)
         return dw
 
-    dws = _map_groups(work, _chunk_groups(x, KW, OW, pads))
+    dws = _map_groups(work, _chunk_groups(x, KW, OW, pads, workers))
     return y, (None if dy is None else sum(dws).reshape(KH, KW, C_in, -1))
 
 
@@ -359,11 +326,11 @@ def _lowering(x_shape, w_shape, padding):
     return "rows"
 
 
-def _stride_one_conv(x, w, pads, bias=None):
+def _stride_one_conv(x, w, pads, bias=None, workers=1):
     """A stride-1 convolution (+ bias), lowered by ``_lowering``."""
     lowering = _lowering(x.shape, w.shape, pads)
     if lowering == "rows":
-        return _row_conv(x, w, pads, bias)
+        return _row_conv(x, w, pads, bias, workers)
     if lowering == "patches":  # conv.py's product
         return reference.conv(x, w, 1, pads, bias)
     # the input gradient of the turned convolution as conv.py computes it, x in the role of its dy
@@ -374,12 +341,12 @@ def _stride_one_conv(x, w, pads, bias=None):
     return get_array_module(y).ascontiguousarray(y)
 
 
-def _stride_one_weight_grad(x, dy, w_shape, pads):
+def _stride_one_weight_grad(x, dy, w_shape, pads, workers=1):
     """The weight gradient (KH, KW, C_in, C_out) of a stride-1 convolution, lowered by ``_lowering``."""
     KH, KW, C_in, C_out = w_shape
     lowering = _lowering(x.shape, w_shape, pads)
     if lowering == "rows":
-        return _row_weight_grad(x, dy, KH, KW, pads)
+        return _row_weight_grad(x, dy, w_shape, pads, workers)
     if lowering == "patches":  # conv.py's product
         return reference.conv_weight_grad(x, dy, w_shape, 1, pads)
     # that of the turned convolution, dy in the role of its input, turned back
@@ -387,30 +354,30 @@ def _stride_one_weight_grad(x, dy, w_shape, pads):
     return turned(reference.conv_weight_grad(dy, x, (KH, KW, C_out, C_in), 1, pads_back))
 
 
-# --- the primitives (signatures as in conv.py) -------------------------------------
+# --- the primitives (signatures as in layers/conv.py, plus the thread count) --------
 
-def conv(x, w, stride, padding, bias=None):
+def conv(x, w, stride, padding, bias=None, workers=1):
     """y = conv(x, w) (+ bias): x (N, H, W, C_in), w (KH, KW, C_in, C_out) -> y (N, OH, OW, C_out).
 
     ``bias`` (C_out,) is added inside the chunk loop when given.
     """
     KH, KW = w.shape[:2]
     x1, pads = _stride_one_input(x, KH, KW, stride, padding)
-    return _stride_one_conv(x1, strided_kernel(w, stride), pads, bias)
+    return _stride_one_conv(x1, strided_kernel(w, stride), pads, bias, workers)
 
 
-def conv_weight_grad(x, dy, w_shape, stride, padding):
+def conv_weight_grad(x, dy, w_shape, stride, padding, workers=1):
     """dw of y = conv(x, w): x (N, H, W, C_in), dy (N, OH, OW, C_out) -> w_shape (KH, KW, C_in, C_out).
 
     dw[i] = P[i : i + R]^T @ dy, summed over the batch, for the stride-1 form.
     """
     KH, KW, _, C_out = w_shape
     x1, pads = _stride_one_input(x, KH, KW, stride, padding)
-    dw = _stride_one_weight_grad(x1, dy, (-(-KH // stride), -(-KW // stride), x1.shape[-1], C_out), pads)
+    dw = _stride_one_weight_grad(x1, dy, (-(-KH // stride), -(-KW // stride), x1.shape[-1], C_out), pads, workers)
     return unstrided_kernel(dw, stride, KH, KW)
 
 
-def conv_and_weight_grad(x, w, dy, stride, padding):
+def conv_and_weight_grad(x, w, dy, stride, padding, workers=1):
     """(conv(x, w), conv_weight_grad(x, dy, w.shape)) from one set of row patches: the transposed convolution's backward.
 
     x (N, H, W, C_in), w (KH, KW, C_in, C_out), dy (N, OH, OW, C_out)
@@ -420,13 +387,13 @@ def conv_and_weight_grad(x, w, dy, stride, padding):
     x1, pads = _stride_one_input(x, KH, KW, stride, padding)
     w1 = strided_kernel(w, stride)
     if _lowering(x1.shape, w1.shape, pads) == "rows":
-        y, dw = _row_conv_and_weight_grad(x1, w1, dy, pads)
+        y, dw = _row_pass(x1, w1.shape, w1, dy, pads, None, workers)
     else:  # no row patches to share
-        y, dw = _stride_one_conv(x1, w1, pads), _stride_one_weight_grad(x1, dy, w1.shape, pads)
+        y, dw = _stride_one_conv(x1, w1, pads, None, workers), _stride_one_weight_grad(x1, dy, w1.shape, pads, workers)
     return y, unstrided_kernel(dw, stride, KH, KW)
 
 
-def conv_input_grad(dy, w, x_shape, stride, padding, bias=None):
+def conv_input_grad(dy, w, x_shape, stride, padding, bias=None, workers=1):
     """dx of y = conv(x, w): dy (N, OH, OW, C_out), w (KH, KW, C_in, C_out) -> dx x_shape (N, H, W, C_in).
 
     Plus ``bias`` (C_in,) when given (the transposed convolution's bias).
@@ -440,7 +407,7 @@ def conv_input_grad(dy, w, x_shape, stride, padding, bias=None):
     KH, KW = w.shape[:2]
     if stride == 1:
         pads_back = turned_pads(H, W, KH, KW, padding)
-        dx = conv(dy, turned(w), 1, tuple((max(a, 0), max(b, 0)) for a, b in pads_back), bias=bias)
+        dx = conv(dy, turned(w), 1, tuple((max(a, 0), max(b, 0)) for a, b in pads_back), bias, workers)
         if dx.shape[1:3] == (H, W):
             return dx
         # x padded by more than the kernel: the turned pads would be negative, so crop instead
@@ -448,7 +415,8 @@ def conv_input_grad(dy, w, x_shape, stride, padding, bias=None):
         return xp.ascontiguousarray(dx[:, t:t + H, l:l + W])
     (top, left), (Hp, Wp) = _strided_geometry(H, W, KH, KW, stride, padding)
     blocks_shape = (N, Hp // stride, Wp // stride, stride * stride * C_in)
-    dx_pad = depth_to_space(conv_input_grad(dy, strided_kernel(w, stride), blocks_shape, 1, "valid"), stride)
+    dx_pad = depth_to_space(conv_input_grad(dy, strided_kernel(w, stride), blocks_shape, 1, "valid", None, workers),
+                            stride)
     h, w_ = min(H, Hp - top), min(W, Wp - left)
     if (h, w_) == (H, W):
         inside = dx_pad[:, top:top + H, left:left + W]

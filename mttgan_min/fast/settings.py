@@ -1,4 +1,9 @@
-"""The CPU settings the commands choose on purpose: how many threads do the work, and what happens to freed memory.
+"""The one door to speed: ``with speed(device) as fast:`` the fast tier and the CPU settings the commands choose.
+
+The commands (train, sample, bench, evaluate; reproduce through train and evaluate) run their work
+inside this block and build their networks with ``tier=fast.tier``; everything else in the package
+computes with the reference tier. Inside the block: how many threads do the work, and what happens
+to freed memory.
 
 Threads. NumPy's BLAS starts one thread per core by default. For this project's matrix multiplies that
 is a poor bet on a small CPU (docs/design.md, "BLAS threads"): the products of the tiny and small
@@ -8,7 +13,7 @@ iteration took 2,090 ms with one thread and 44,300 ms with two while other work 
 on a quiet machine one thread was also faster (about 400-470 ms against 585-605 ms). So the BLAS
 runs ``CPU_THREADS`` threads on the CPU device, and the cores are used one level up instead: while
 the BLAS runs one thread (by this choice or the user's), the fast convolutions split each batch
-between one thread per core (``layers.conv_fast.cpu_workers``), each thread multiplying its own
+between one thread per core (the fast tier's ``workers``), each thread multiplying its own
 share with the one-thread BLAS. Threads waiting for work sleep rather than spin, so a loaded machine
 costs them little. A user who sets OPENBLAS_NUM_THREADS, OMP_NUM_THREADS or MKL_NUM_THREADS keeps
 their choice.
@@ -23,17 +28,16 @@ the memory its predecessor freed. Peak memory stays the same; a small iteration 
 faster. A user who sets MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES keeps
 their choice; other C libraries are left alone.
 
-The commands (train, bench, sample, evaluate) run their work inside ``with cpu_settings(device):``.
-Nothing is changed at import time: the settings hold only inside that block, on the CPU device
-(CuPy has its own memory pool and no BLAS threads); malloc's thresholds cannot be handed back to
-glibc's adaptive choice, so they end at the largest values it adapts to (``AFTER_BYTES``).
+Nothing is changed at import time: the settings hold only inside the block, on the CPU device
+(CuPy has its own memory pool and no BLAS threads). Two things outlive it, see ``speed``.
 """
 import contextlib
 import ctypes
 import os
 import sys
+from dataclasses import dataclass
 
-from .layers.conv_fast import cpu_workers
+from .tier import tier as fast_tier
 
 CPU_THREADS = 1
 ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -54,7 +58,7 @@ def chosen_threads(device="cpu"):
 
 
 def conv_workers(device="cpu"):
-    """Threads of the fast convolutions: one per core on the CPU while the BLAS runs one thread, else 1."""
+    """Threads of the fast convolutions by default: one per core on the CPU while the BLAS runs one thread, else 1."""
     user = [os.environ[v].strip() for v in ENV_VARS if os.environ.get(v)]
     if device != "cpu" or any(v != "1" for v in user):
         return 1
@@ -93,19 +97,40 @@ def keep_freed_memory(device="cpu"):
                 libc.mallopt(p, value)
 
 
-@contextlib.contextmanager
-def cpu_settings(device="cpu"):
-    """``with cpu_settings(device):`` runs the block with the commands' choices on the CPU.
+@dataclass(frozen=True)
+class Speed:
+    """What ``speed`` set up: the fast tier to build networks with, and the CPU settings it runs under."""
+    tier: object              # the fast tier (``fast.tier``), ``workers`` threads per convolution
+    blas_threads: object      # the BLAS's thread count, or None: left as the environment set it
+    conv_workers: int         # threads splitting each convolution's batch
+    keeps_freed_memory: bool  # whether malloc keeps freed blocks for reuse (``keep_freed_memory``)
 
-    Yields a dict: blas_threads (``chosen_threads(device)``; None: left alone), conv_workers
-    (``conv_workers(device)``) and keeps_freed_memory (``keep_freed_memory(device)``).
+    def report(self):
+        """A JSON-ready dict for the commands to print: tier, blas_threads, conv_workers, keeps_freed_memory."""
+        return {"tier": self.tier.name,
+                "blas_threads": "environment" if self.blas_threads is None else self.blas_threads,
+                "conv_workers": self.conv_workers, "keeps_freed_memory": self.keeps_freed_memory}
+
+
+@contextlib.contextmanager
+def speed(device="cpu", threads=None):
+    """``with speed(device) as fast:`` the fast tier (``fast.tier``) and the commands' CPU settings, for the block only.
+
+    ``threads``: how many threads split each convolution's batch (None: ``conv_workers(device)``, one
+    per core on a CPU whose BLAS runs one thread). Yields a ``Speed``. On the CPU the BLAS runs
+    ``chosen_threads(device)`` threads and malloc keeps freed memory (``keep_freed_memory``).
+
+    On exit the BLAS's thread count is restored. Two things outlive the block: malloc's thresholds,
+    which glibc cannot be told to adapt again once set, end at the largest values it adapts to
+    (``AFTER_BYTES``); and the convolutions' idle pool threads (started on first use, asleep when
+    idle) are kept for the process, as the next block would start them again. Networks built with
+    ``fast.tier`` keep computing with it after the block, on ``workers`` threads.
     """
     n = chosen_threads(device)
+    workers = conv_workers(device) if threads is None else max(1, int(threads))
     with contextlib.ExitStack() as stack:
         if n is not None:
             from threadpoolctl import threadpool_limits
             stack.enter_context(threadpool_limits(limits=n, user_api="blas"))
-        workers = conv_workers(device)
-        stack.enter_context(cpu_workers(workers))
         kept = stack.enter_context(keep_freed_memory(device))
-        yield {"blas_threads": n, "conv_workers": workers, "keeps_freed_memory": kept}
+        yield Speed(fast_tier(workers), n, workers, kept)
