@@ -343,7 +343,7 @@ for name, layer, shape in layers:
 # > machine. The next cell checks that it agrees with yours on one layer of the generator's shape.
 
 # %%
-from mttgan_min.layers.conv_fast import conv as fast_conv  # noqa: E402  (the Aside's one import)
+from mttgan_min.fast.conv import conv as fast_conv  # noqa: E402  (the Aside's one import)
 
 x, w, b = rng.standard_normal((4, 16, 16, 32)), rng.standard_normal((4, 4, 32, 16)), rng.standard_normal(16)
 mine = conv_forward_im2col(x, w, b, 1, "same")[0]
