@@ -20,9 +20,10 @@ def _first_max_offset(views, out):
     xp = get_array_module(out)
     arg = xp.zeros(out.shape, dtype=xp.uint8)
     for k in range(len(views) - 1, 0, -1):      # last to first, so the first maximum is written last
-        arg[views[k] == out] = k
-    arg[views[0] == out] = 0
-    return arg
+        # a masked element-wise copy, not boolean-mask indexing (arg[mask] = k), which gathers the
+        # mask's nonzero entries first: on a GPU that needs their count on the host, a wait per offset
+        xp.copyto(arg, xp.uint8(k), where=views[k] == out)
+    return xp.where(views[0] == out, xp.uint8(0), arg)
 
 
 def maxpool_forward(x, pool=2, stride=None, padding="valid"):
