@@ -23,10 +23,11 @@
 # * the **discriminator D** (Fig. 4): nine 3x3 convolutions (stride 2 at layers 1, 4 and 7),
 #   three dropout layers and one Dense unit that says "real" or "generated".
 #
-# We will count every parameter by hand and match the package's summary (7,246,337 in G,
-# 1,984,385 in D), follow the shapes through both networks, count the floating-point work of one
-# training iteration at each preset, and finish with a gradient check of the *whole* networks:
-# if every layer is right, the chain of them must be right too, and this is the proof.
+# You will count every parameter by hand for any preset (exercises `count_generator` and
+# `count_discriminator`) and match the package's networks, draw both networks with the shapes
+# their layers hand on, count the floating-point work of one training iteration, and finish with
+# a gradient check of the *whole* networks. A sampled check of a few entries per array is strong
+# evidence that the chain of layers is right, not a proof: it sees only the entries it samples.
 #
 # No data are used in this lesson.
 
@@ -37,6 +38,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from mttgan_min.bench import run_benchmark
+from mttgan_min.coursework import check
 from mttgan_min.gradcheck import compare, numeric_gradient, report
 from mttgan_min.layers import (BatchNorm2D, Conv2D, Conv2DTranspose, Dense, LeakyReLU, Residual,
                                Sequential)
@@ -50,7 +52,7 @@ START = time.perf_counter()
 # `build_generator(preset)` and `build_discriminator(preset)` return `Sequential` networks made
 # of the layers of lessons 3 to 5. Three presets change only the sizes, never the structure:
 # `paper` (128x128, the paper's networks), `small` (64x64) and `tiny` (32x32, what a laptop CPU
-# trains in minutes). `summary` prints a Keras-style table, the same one as
+# trains in minutes). After the exercise, `summary` prints a Keras-style table, the same one as
 # `python -m mttgan_min.models --preset paper`.
 
 # %%
@@ -60,11 +62,6 @@ for name, p in PRESETS.items():
 
 G_paper = build_generator("paper")
 D_paper = build_discriminator("paper")
-print()
-print(summary(G_paper))
-
-# %%
-print(summary(D_paper))
 
 # %% [markdown]
 # ## Counting the parameters by hand
@@ -85,49 +82,70 @@ print(summary(D_paper))
 #
 # Write `count_generator(p)` and `count_discriminator(p)` from a `Preset` `p` (fields
 # `latent_dim`, `g_start`, `g_width`, `image_size`, `d_widths`) using only the three formulas and
-# Figs. 4 and 5. Hints: G has one Dense layer to `g_start * g_start * g_width` units, three
-# upsampling 4x4 transposed convolutions, six residual blocks with two 4x4 transposed
-# convolutions and one batch norm each, and a 3x3 output convolution to one channel. D's three
-# stride-2 convolutions halve the image three times before the Dense layer.
+# Figs. 4 and 5 (`conv_params` below is the second formula). What the figures say:
 #
-# The reference solution is in place; the asserts below compare it with the networks the package
-# builds, at every preset. Change a number and they fail.
+# * G: one Dense layer from z to `g_start * g_start * g_width` units (reshaped to a
+#   `g_start x g_start x g_width` map); then three times: an upsampling 4x4 transposed convolution
+#   (width to width) and two residual blocks, each with two 4x4 transposed convolutions (width to
+#   width) and one batch norm; finally a 3x3 convolution to one channel.
+# * D: three blocks, one per entry of `d_widths`, of three 3x3 convolutions each (the first one
+#   of a block from the previous width, or from the 1 channel of the image, the other two within
+#   the block's width); the first convolution of each block has stride 2, and a 'same' stride-2
+#   convolution gives `ceil(S / 2)` pixels from S; then one Dense unit on the flattened last map.
+#
+# The checks compare your counts with the networks the package builds at the three presets;
+# the hidden cases use presets of other sizes (one with an image side that is not a multiple of 8).
 
 # %%
 def conv_params(k, c_in, c_out):
-    """A k x k convolution (or transposed convolution) with bias."""
+    """A k x k convolution (or transposed convolution) from c_in to c_out channels, with bias."""
     return k * k * c_in * c_out + c_out
 
 
 def count_generator(p):
-    """Trainable parameters of G (Fig. 5) for preset p."""
-    w, s0 = p.g_width, p.g_start
-    dense = p.latent_dim * s0 * s0 * w + s0 * s0 * w
-    upsampling = 3 * conv_params(4, w, w)
-    res_blocks = 6 * (2 * conv_params(4, w, w) + 2 * w)  # two transposed convs and one batch norm
-    output = conv_params(3, w, 1)
-    return dense + upsampling + res_blocks + output
-
-
-def count_discriminator(p):
-    """Trainable parameters of D (Fig. 4) for preset p."""
-    total, c_in = 0, 1
-    for width in p.d_widths:          # three blocks of three 3x3 convolutions
-        for _ in range(3):
-            total += conv_params(3, c_in, width)
-            c_in = width
-    side = p.image_size // 8          # three stride-2 convolutions
-    return total + side * side * c_in + 1
+    """Trainable parameters of G (Fig. 5) for preset p (an int)."""
+    ### BEGIN SOLUTION
+    units = p.g_start * p.g_start * p.g_width
+    first = (p.latent_dim + 1) * units
+    one_deconv = conv_params(4, p.g_width, p.g_width)
+    blocks = 6 * (2 * one_deconv + 2 * p.g_width)
+    return first + 3 * one_deconv + blocks + conv_params(3, p.g_width, 1)
+    ### END SOLUTION
 
 
 # %%
-assert count_generator(get_preset("paper")) == 7_246_337
-assert count_discriminator(get_preset("paper")) == 1_984_385
+count_generator = check("count_generator", count_generator)
+
+
+# %%
+def count_discriminator(p):
+    """Trainable parameters of D (Fig. 4) for preset p (an int)."""
+    ### BEGIN SOLUTION
+    n_params, channels, pixels = 0, 1, p.image_size
+    for block_width in p.d_widths:
+        n_params += conv_params(3, channels, block_width) + 2 * conv_params(3, block_width, block_width)
+        channels, pixels = block_width, (pixels + 1) // 2
+    return n_params + pixels * pixels * channels + 1
+    ### END SOLUTION
+
+
+# %%
+count_discriminator = check("count_discriminator", count_discriminator)
+
+# %% [markdown]
+# Your counts against the package's networks and its summary tables (the total sits at the end
+# of each table):
+
+# %%
 for name, p in PRESETS.items():
     G_count, D_count = build_generator(p).num_params(), build_discriminator(p).num_params()
-    assert count_generator(p) == G_count, (name, count_generator(p), G_count)
-    assert count_discriminator(p) == D_count, (name, count_discriminator(p), D_count)
+    assert count_generator(p) == G_count and count_discriminator(p) == D_count, name
     print(f"{name:>6}: G {G_count:>10,}  D {D_count:>10,}  (by hand and by the package: equal)")
+print()
+print(summary(G_paper))
+
+# %%
+print(summary(D_paper))
 
 # %% [markdown]
 # The same count, layer by layer: we walk G's layers (`net.walk()` visits every layer inside the
@@ -216,6 +234,33 @@ for title, shapes in (("G", G_shapes), ("D", D_shapes)):
 assert G_shapes[-1][1] == (128, 128, 1) and D_shapes[-1][1] == (1,)
 
 # %% [markdown]
+# The same walk as block diagrams (paper preset; each box a top-level layer with the shape it
+# hands on, per sample; a residual block is `x + [Deconv 4x4 s1, BN, LReLU, Deconv 4x4 s1, LReLU](x)`):
+
+# %%
+def block_diagram(ax, title, input_shape, shapes):
+    """Boxes top to bottom, one per layer, joined by arrows; the output shape under each name."""
+    rows = [("input", input_shape)] + shapes
+    colors = {"dense": "#f6d8a8", "conv2d": "#b9d7ee", "conv2d_transpose": "#c8e6c0",
+              "residual block": "#e3cbe8", "dropout": "#eeeeee"}
+    for i, (kind, shape) in enumerate(rows):
+        y = -i
+        ax.add_patch(plt.Rectangle((0, y - 0.38), 1, 0.76, facecolor=colors.get(kind, "white"), edgecolor="black"))
+        ax.text(0.5, y, f"{kind}   {tuple(shape)}", ha="center", va="center", fontsize=7)
+        if i:
+            ax.annotate("", xy=(0.5, y + 0.38), xytext=(0.5, y + 0.62), arrowprops=dict(arrowstyle="->", lw=0.8))
+    ax.set_xlim(-0.05, 1.05), ax.set_ylim(-len(rows) + 0.4, 0.6), ax.axis("off")
+    ax.set_title(title, fontsize=9)
+
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 8))
+block_diagram(axes[0], "G (Fig. 5), paper preset", G_paper.input_shape, G_shapes)
+block_diagram(axes[1], "D (Fig. 4), paper preset; the sigmoid is fused into the loss", D_paper.input_shape,
+              D_shapes)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
 # The numbers each layer hands on (per sample) tell where the memory of a training step goes:
 # every activation is kept for the backward pass. G's last stage, at 128x128x128 = 2.1 million
 # numbers per layer, dwarfs the rest.
@@ -302,10 +347,11 @@ assert 5.7e12 < flops["paper"] < 5.9e12
 assert 200 < flops["paper"] / flops["tiny"] < 300
 
 # %% [markdown]
-# The whole schedule of the paper is 100 + 100 epochs, 883 iterations per pretraining epoch and
-# 248 per fine-tuning epoch (lesson 2): 113,100 iterations, about 650 PFLOP. What does that mean
-# on this machine? `mttgan_min.bench.run_benchmark` times a few iterations of the tiny preset
-# (the number depends on the CPU and on what else it is doing).
+# > **Aside.** (A measurement, not part of the method.) The whole schedule of the paper is
+# > 100 + 100 epochs, 883 iterations per pretraining epoch and 248 per fine-tuning epoch
+# > (lesson 2): 113,100 iterations, about 650 PFLOP. What does that mean on this machine?
+# > `mttgan_min.bench.run_benchmark` times a few iterations of the tiny preset (the number
+# > depends on the CPU and on what else it is doing).
 
 # %%
 result = run_benchmark("tiny", iters=3, warmup=1)

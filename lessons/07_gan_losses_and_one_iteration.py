@@ -24,12 +24,19 @@
 # 1. a **D step**: 16 real images labelled 1 and 16 generated images labelled 0, binary
 #    cross-entropy, one Adam step on D;
 # 2. a **G step**: 32 fresh latents through G and a *frozen* D, labelled 1 ("real"), one Adam
-#    step on G. This is Eq. (2): G maximises log D(G(z)). Eq. (2) also carries the term
-#    log D(x), which does not depend on G, so it has no gradient and the code leaves it out.
+#    step on G. This is Eq. (2), the generator's loss
 #
-# This lesson computes the loss in a way that cannot overflow, shows why G uses log D(G(z))
-# rather than log(1 - D(G(z))), and takes one D step and one G step by hand with the package's
-# layers, matching `mttgan_min.gan_step` exactly.
+#        L_G = -E_z[log D(G(z))] - E_x[log(1 - D(x_r))],
+#
+#    whose first term is the non-saturating loss: G makes D(G(z)) large. The second term is
+#    about the real images x_r: it changes when D changes, but G's weights do not enter it, so
+#    its gradient with respect to G is zero and the G step can leave it out. Only the first term
+#    is computed.
+#
+# This lesson computes the loss in a way that cannot overflow (exercise `bce_with_logits`), shows
+# why G uses log D(G(z)) rather than log(1 - D(G(z))), and takes one D step and one G step
+# (exercise `generator_loss_and_backward`) with the package's layers, matching
+# `mttgan_min.gan_step`.
 #
 # Data: the real images come from the synthetic phantoms, or from the COVID-19 set when the
 # environment variable `MTTGAN_DATA` points at a folder holding `covid-chestxray-dataset/`
@@ -44,6 +51,7 @@ import numpy as np
 
 from mttgan_min import gan_step
 from mttgan_min.adam import Adam
+from mttgan_min.coursework import check
 from mttgan_min.data import epoch_real_batches, load_pool
 from mttgan_min.gradcheck import compare, report
 from mttgan_min.layers import LeakyReLU
@@ -63,13 +71,7 @@ START = time.perf_counter()
 # Computed literally, it breaks as soon as D is confident: `sigmoid(100)` is 1 to every digit a
 # float can hold, and `log(1 - 1)` is minus infinity. Keras hides this by clipping p into
 # `[1e-7, 1 - 1e-7]`, which caps the loss at 16.1 and, worse, makes its gradient exactly zero
-# beyond the clip. The package fuses the sigmoid into the loss instead
-# (`mttgan_min.losses.bce_with_logits_forward`):
-#
-#     BCE(sigmoid(z), y) = max(z, 0) - z y + log(1 + exp(-|z|)),
-#
-# where no exponential can overflow and no logarithm sees 0, and whose gradient is simply
-# `sigmoid(z) - y`.
+# beyond the clip. The package fuses the sigmoid into the loss instead.
 
 # %%
 def naive_bce(z, y):
@@ -83,22 +85,56 @@ def keras_clipped_bce(z, y, eps=1e-7):
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
-print(f"{'logit':>7} {'label':>5} {'naive f32':>11} {'naive f64':>11} {'Keras clip':>11} {'fused f32':>11} {'fused grad':>11}")
+# %% [markdown]
+# ## Exercise: binary cross-entropy from logits
+#
+# Write `bce_with_logits(z, y)`: the mean BCE of `sigmoid(z)` against the labels y (any shape, the
+# mean over every entry), and its gradient with respect to z (the shape of z). Work on paper first:
+#
+# - write `log p` and `log(1 - p)` in terms of z only (`1 - sigmoid(z) = sigmoid(-z)`); each is
+#   minus a "softplus", `log(1 + exp(.))`, of z or of -z;
+# - `log(1 + exp(a))` overflows for a large positive a. Split off the part of a that can be large
+#   (for a > 0, `exp(a)` is a factor of `1 + exp(a)`), so that `exp` only ever sees a number <= 0;
+#   `np.log1p` keeps the small remainder accurate;
+# - differentiate the loss with respect to z and simplify: the result is short, and must not
+#   compute `exp` of a large positive number either (the package's `sigmoid` does not).
+#
+# The check compares your loss and gradient with a float64 reference and the package's
+# `mttgan_min.losses` at logits up to |z| = 1000 with both labels (no inf, no nan allowed) and runs
+# a gradient check; the hidden cases add more extreme logits, shapes and float32 input.
+
+# %%
+def bce_with_logits(z, y):
+    """logits z and labels y (same shape) -> (mean loss, a number; dloss/dz, the shape of z)."""
+    ### BEGIN SOLUTION
+    softplus_neg_abs = np.log1p(np.exp(-np.abs(z)))
+    per_entry = np.maximum(z, 0.0) - z * y + softplus_neg_abs
+    return per_entry.mean(), (sigmoid(z) - y) / np.size(z)
+    ### END SOLUTION
+
+
+# %%
+bce_with_logits = check("bce_with_logits", bce_with_logits)
+
+# %% [markdown]
+# Your loss beside the naive one and Keras' clipped one, in float32 as in training:
+
+# %%
+print(f"{'logit':>7} {'label':>5} {'naive f32':>11} {'naive f64':>11} {'Keras clip':>11} {'yours f32':>11} {'your grad':>11}")
 for z_value in (-100.0, -20.0, 0.0, 20.0, 100.0):
     for y_value in (0.0, 1.0):
         z32 = np.array([[z_value]], np.float32)
         y32 = np.array([[y_value]], np.float32)
-        fused, cache = bce_with_logits_forward(z32, y32)
-        grad = bce_with_logits_backward(cache)
+        fused, grad = bce_with_logits(z32, y32)
         print(f"{z_value:>7.0f} {y_value:>5.0f} {float(naive_bce(z32, y32)[0, 0]):>11.4g} "
               f"{float(naive_bce(z32.astype(np.float64), y_value)[0, 0]):>11.4g} "
               f"{float(keras_clipped_bce(z32, y32)[0, 0]):>11.4g} {float(fused):>11.4g} {float(grad[0, 0]):>11.4g}")
 
 z100 = np.array([[100.0], [-100.0]], np.float32)
-fused, cache = bce_with_logits_forward(z100, np.array([[0.0], [1.0]], np.float32))
+fused, grad = bce_with_logits(z100, np.array([[0.0], [1.0]], np.float32))
 assert np.isinf(naive_bce(z100, np.array([[0.0], [1.0]], np.float32))).all()
 assert float(fused) == 100.0                         # the exact loss: 100 for each image
-np.testing.assert_array_equal(bce_with_logits_backward(cache), [[0.5], [-0.5]])  # (sigmoid(z) - y) / N
+np.testing.assert_allclose(grad, [[0.5], [-0.5]])    # each image pulls its logit with the largest force
 
 # %% [markdown]
 # ## Saturating and non-saturating generator losses
@@ -161,12 +197,64 @@ G_ref, D_ref = G.clone(), D.clone()
 opt_G_ref, opt_D_ref = Adam(G_ref), Adam(D_ref)
 
 # %% [markdown]
+# ## The two steps as data flow
+#
+# Before computing them, the picture: which data go where, which loss is computed, and whose
+# weights the Adam step changes (green: updated; grey: frozen or not involved).
+
+# %%
+def box(ax, xy, text, color="white", w=1.7, h=0.7):
+    ax.add_patch(plt.Rectangle((xy[0] - w / 2, xy[1] - h / 2), w, h, facecolor=color, edgecolor="black"))
+    ax.text(*xy, text, ha="center", va="center", fontsize=8)
+
+
+def arrow(ax, a, b, text=""):
+    ax.annotate("", xy=b, xytext=a, arrowprops=dict(arrowstyle="->", lw=1.2))
+    if text:
+        ax.text((a[0] + b[0]) / 2, (a[1] + b[1]) / 2 + 0.15, text, ha="center", fontsize=7, color="0.3")
+
+
+UPDATED, FROZEN = "#b7e4b0", "#dddddd"
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
+ax = axes[0]
+box(ax, (0.9, 2.4), "z (16, 100)\nN(0, 1)")
+box(ax, (3.0, 2.4), "G\n(training mode,\nnot updated)", FROZEN)
+box(ax, (3.0, 0.8), "real x (16, S, S, 1)\naugmented crops")
+box(ax, (5.2, 1.6), "concatenate\n(32, S, S, 1)")
+box(ax, (7.3, 1.6), "D\n(dropout on)\nAdam step on D", UPDATED)
+box(ax, (9.4, 1.6), "BCE(logits, y)\ny = 1 real, 0 fake")
+arrow(ax, (1.75, 2.4), (2.15, 2.4))
+arrow(ax, (3.85, 2.4), (4.4, 1.8), "fakes")
+arrow(ax, (3.85, 0.8), (4.4, 1.4))
+arrow(ax, (6.05, 1.6), (6.45, 1.6))
+arrow(ax, (8.15, 1.6), (8.55, 1.6), "logits")
+ax.set_title("D step: gradient flows back into D only")
+ax = axes[1]
+box(ax, (0.9, 1.6), "z (32, 100)\nN(0, 1)")
+box(ax, (3.0, 1.6), "G\n(training mode)\nAdam step on G", UPDATED)
+box(ax, (5.2, 1.6), "D\nfrozen: weights fixed,\ninput gradient only", FROZEN)
+box(ax, (7.5, 1.6), "BCE(logits, 1)\n-log D(G(z))")
+arrow(ax, (1.75, 1.6), (2.15, 1.6))
+arrow(ax, (3.85, 1.6), (4.35, 1.6), "fakes")
+arrow(ax, (6.05, 1.6), (6.65, 1.6), "logits")
+ax.annotate("", xy=(3.0, 1.25), xytext=(7.5, 1.25), arrowprops=dict(arrowstyle="->", lw=1, ls="--", color="tab:red"))
+ax.text(5.2, 0.6, "gradient: through D (not into its weights) into G's weights", ha="center", fontsize=7,
+        color="tab:red")
+ax.set_title("G step: labelled 'real', through a frozen D")
+for ax in axes:
+    ax.set_xlim(0, 10.4), ax.set_ylim(0.2, 3.0), ax.axis("off")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
 # ## One D step, by hand
 #
 # One random generator drives everything random in the step, in a fixed order: first the
 # latents, then the dropout masks of D. So the same seed gives exactly the same step. The fakes
-# come from G in training mode (batch statistics), as in the package; Keras' `predict` would have
-# used inference mode there, a quirk of the code the paper was written with.
+# come from G in training mode (batch statistics). The paper does not say which mode; this code
+# chooses training mode because it is the mode in which the G step trains G through D, so D learns
+# from the images G is being trained to produce (docs/design.md, "Which generator is used where").
+# The Keras GAN examples call `generator.predict` here, which uses inference mode.
 
 # %%
 rng = np.random.default_rng(7)
@@ -193,28 +281,56 @@ assert all(np.array_equal(G_before[k], v) for k, v in G.named_params().items()) 
 assert all(not np.array_equal(D_before[k], v) for k, v in D.named_params().items())
 
 # %% [markdown]
-# ## One G step, by hand
+# ## Exercise: the G step through a frozen D
 #
-# Now 32 fresh latents, labelled 1. The gradient of the loss flows back through D into G, so D
-# must run forward and backward, but D is **frozen** (`set_trainable(False)`, Keras'
-# `trainable = False`): its backward returns the input gradient and computes no weight
-# gradients, and only G's optimiser steps.
+# Write `generator_loss_and_backward(G, D, z)`: the non-saturating loss of G on latents z (the
+# mean BCE of D's logits against the label 1, the first term of Eq. (2)), with dLoss/dθ
+# accumulated into G's gradients. The gradient must flow back through D into G, so D runs forward
+# and backward; but D is **frozen** while it does (a network's `set_trainable` method, Keras'
+# `trainable = False`): its backward then returns the input gradient and computes no weight
+# gradients. Make D trainable again before returning, and return the loss as a float. Use the
+# package's `bce_with_logits_forward` / `bce_with_logits_backward` (the same loss as your
+# `bce_with_logits`, with a cache), labels of the logits' dtype, and do not zero any gradients
+# (the caller does).
+#
+# The check builds a micro version of the networks (same structure, 16x16 images) in float64 and
+# compares your loss with the package's, G's gradients with centred differences of that loss,
+# and D's weights and gradients with their values before the call (they must not change).
 
 # %%
-D.set_trainable(False)
+def generator_loss_and_backward(G, D, z):
+    """Non-saturating G loss on latents z; accumulates G's gradients, leaves D's untouched."""
+    ### BEGIN SOLUTION
+    D.set_trainable(False)
+    d_logits = D.forward(G.forward(z))
+    value, bce_cache = bce_with_logits_forward(d_logits, np.ones((len(z), 1), dtype=d_logits.dtype))
+    G.backward(D.backward(bce_with_logits_backward(bce_cache)))
+    D.set_trainable(True)
+    return float(value)
+    ### END SOLUTION
+
+
+# %%
+generator_loss_and_backward = check("generator_loss_and_backward", generator_loss_and_backward)
+
+# %% [markdown]
+# ## One G step
+#
+# Now 32 fresh latents, labelled 1, through your function, and one Adam step on G only.
+
+# %%
 z = rng.standard_normal((32, 100), dtype=np.float32)
 G.zero_grad()
-logits = D.forward(G.forward(z))
-g_loss, cache = bce_with_logits_forward(logits, np.ones((32, 1), np.float32))
-G.backward(D.backward(bce_with_logits_backward(cache)))
+g_loss = generator_loss_and_backward(G, D, z)
 opt_G.step()
-D.set_trainable(True)
-print(f"G step: loss {float(g_loss):.4f}")
+print(f"G step: loss {g_loss:.4f}")
 
 # %% [markdown]
 # The package's `discriminator_step` and `generator_step` (in `mttgan_min.gan_step`; the
 # training loop calls them through `mtt_gan_step`) do the same, on the copies made before, with
-# a generator of the same seed. Same operations in the same order: the same numbers, bit for bit.
+# a generator of the same seed. Same operations in the same order: the same numbers (bit for bit
+# with the reference solution; a solution that orders its float32 operations differently may
+# differ in the last digits, hence the tolerance).
 
 # %%
 rng_ref = np.random.default_rng(7)
@@ -222,36 +338,17 @@ D_ref.set_rng(rng_ref)
 ref_d_loss, _, _ = gan_step.discriminator_step(G_ref, D_ref, opt_D_ref, real, rng_ref)
 ref_g_loss = gan_step.generator_step(G_ref, D_ref, opt_G_ref, 32, rng_ref)
 print(f"package: D loss {float(ref_d_loss):.4f}, G loss {float(ref_g_loss):.4f}")
+identical = True
 for mine, ref in ((G, G_ref), (D, D_ref)):
     for k, v in mine.state_dict().items():
-        np.testing.assert_array_equal(v, ref.state_dict()[k], err_msg=k)
-print("by hand and gan_step agree on every weight and running statistic")
+        np.testing.assert_allclose(v, ref.state_dict()[k], rtol=1e-5, atol=1e-7, err_msg=k)
+        identical = identical and np.array_equal(v, ref.state_dict()[k])
+print("the step above and gan_step agree on every weight and running statistic",
+      "(bit for bit)" if identical else "(to float32 round-off)")
 
 # %% [markdown]
-# ### Exercise: the G step through a frozen D
+# ## What the check did
 #
-# Write `generator_loss_and_backward(G, D, z)`: the non-saturating loss of G on latents z (the
-# mean BCE of D's logits against the label 1), with dLoss/dθ accumulated into G's gradients,
-# D frozen while it passes the gradient on (and trainable again afterwards), and nothing
-# accumulated into D's gradients. Return the loss as a float.
-#
-# Two checks follow. A float64 gradient check compares G's gradients with centred differences of
-# the *package's* loss, `bce_with_logits_forward(D.forward(G.forward(z)), 1)`, on a micro
-# version of the networks (same structure, 16x16 images). Then one real Adam step on G must
-# leave every array of D unchanged: weights and gradients.
-
-# %%
-def generator_loss_and_backward(G, D, z):
-    """Non-saturating G loss on latents z; accumulates G's gradients, leaves D's untouched."""
-    D.set_trainable(False)
-    logits = D.forward(G.forward(z))
-    loss, cache = bce_with_logits_forward(logits, np.ones((len(z), 1), dtype=logits.dtype))
-    G.backward(D.backward(bce_with_logits_backward(cache)))
-    D.set_trainable(True)
-    return float(loss)
-
-
-# %% [markdown]
 # The gradient check. D keeps dropout on, as in training, but every forward pass must see the
 # same mask, so the loss function hands D a freshly seeded generator each time. As in lesson 6,
 # `h = 1e-6` and the seeds keep every LeakyReLU input well away from its kink.
@@ -321,7 +418,7 @@ print("the G step moved G and left D's weights and gradients unchanged")
 # * Replace the non-saturating loss by the saturating one (minimise log(1 - D(G(z))), i.e. the
 #   BCE with label 0 and the gradient's sign flipped) in a short run of lesson 10's training loop,
 #   and watch G stall while D wins.
-# * Remove `D.set_trainable(False)` from the exercise and see which assert catches it.
+# * Leave D trainable during your G step and see which check catches it.
 # * Take several D steps per G step (as WGAN does) and plot D(real) and D(fake) over iterations.
 # * Keras' clipping makes the gradient exactly zero beyond |z| = 16: find where the fused gradient
 #   and the clipped one part ways.
