@@ -215,7 +215,7 @@ def arrow(ax, a, b, text=""):
 
 
 UPDATED, FROZEN = "#b7e4b0", "#dddddd"
-fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
+fig, axes = plt.subplots(2, 1, figsize=(10, 6.4))
 ax = axes[0]
 box(ax, (0.9, 2.4), "z (16, 100)\nN(0, 1)")
 box(ax, (3.0, 2.4), "G\n(training mode,\nnot updated)", FROZEN)
@@ -237,8 +237,8 @@ box(ax, (7.5, 1.6), "BCE(logits, 1)\n-log D(G(z))")
 arrow(ax, (1.75, 1.6), (2.15, 1.6))
 arrow(ax, (3.85, 1.6), (4.35, 1.6), "fakes")
 arrow(ax, (6.05, 1.6), (6.65, 1.6), "logits")
-ax.annotate("", xy=(3.0, 1.25), xytext=(7.5, 1.25), arrowprops=dict(arrowstyle="->", lw=1, ls="--", color="tab:red"))
-ax.text(5.2, 0.6, "gradient: through D (not into its weights) into G's weights", ha="center", fontsize=7,
+ax.annotate("", xy=(3.0, 1.1), xytext=(7.5, 1.1), arrowprops=dict(arrowstyle="->", lw=1, ls="--", color="tab:red"))
+ax.text(5.2, 0.75, "gradient: through D (not into its weights) into G's weights", ha="center", fontsize=7,
         color="tab:red")
 ax.set_title("G step: labelled 'real', through a frozen D")
 for ax in axes:
