@@ -15,7 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import backend, evaluate, gans, train
+from . import backend, evaluate, train
+from . import gans as registry
 from .cli import HelpFormatter, UsageError, positive_int
 from .models import PRESETS
 
@@ -36,7 +37,7 @@ def gan_options(gan):
 
 
 # (name, train options): the order matters, MTT-GAN reuses the Transfer run's pretraining.
-GAN_STEPS = tuple((gan.name, gan_options(gan)) for gan in gans.training_order())
+GAN_STEPS = tuple((gan.name, gan_options(gan)) for gan in registry.training_order())
 
 
 def build_parser():
@@ -72,7 +73,7 @@ def gan_argv(args, name, extra, gans):
     argv = [x.format(gans=gans) for x in extra] + ["--device", args.device, "--preset", args.preset,
                                                   "--seed", str(args.seed), "--out", str(gans / name)]
     argv += _opt("--covid-dir", args.covid_dir)
-    gan = gans.GANS[name]
+    gan = registry.GANS[name]
     if gan.pretrain and not gan.shares_pretraining_of:  # it runs the pretraining: the Kaggle pool
         argv += _opt("--kaggle-dir", args.kaggle_dir) + _opt("--pretrain-epochs", args.pretrain_epochs)
     argv += _opt("--finetune-epochs", args.finetune_epochs) + _opt("--max-iters-per-epoch", args.max_iters_per_epoch)
