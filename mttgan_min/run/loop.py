@@ -65,8 +65,10 @@ def train_plain(cfg, state, pools):
     """The whole schedule of a GAN of the paper in its plainest form; returns the final generator.
 
     cfg: the run's settings (``run.options.resolve_options``); state: a fresh ``TrainState(cfg, xp)``;
-    pools: {"kaggle", "covid": Dataset} (``data.prepare_data``). ``run_schedule`` is this loop plus
-    resuming, checkpoints, signals and logging; on the CPU both end with the same weights.
+    pools: {"kaggle", "covid": Dataset} (``data.prepare_data``). The iteration is the step every GAN of
+    the paper shares (``gans.paper_step``: ``gan_step.mtt_gan_step``) spelled out. ``run_schedule`` is
+    this loop plus resuming, checkpoints, signals and logging, and runs the GAN's own step (a variant's
+    too); on the CPU both end with the same weights (GPU noise is reseeded every epoch there).
     """
     for stage in plan_stages(cfg):                 # pretrain -> finetune, or the baseline's one "train"
         state.begin_stage(stage["teachers"])       # fresh Adam moments; EMA teachers copy the students
