@@ -1,13 +1,55 @@
-"""What every command line of the package shares: the usage-error type and argument checks.
+"""What every command line of the package shares: the usage-error type, argument checks, and the
+mapping of a command's failures to exit codes and one-sentence messages.
 
 A ``UsageError`` is a user's mistake (a bad option, a missing folder); each command catches it,
-prints its one sentence to stderr and exits with status 2, never with a traceback.
+prints its one sentence to stderr and exits with status 2, never with a traceback. Exit codes:
+0 done, 1 failed (non-finite loss, disk error), 2 usage error, 128 + N stopped by signal N
+(130 Ctrl-C, 143 SIGTERM).
 """
 import argparse
+import signal
+import sys
+from contextlib import contextmanager
 
 
 class UsageError(Exception):
     """A user's mistake on the command line, reported as one sentence and exit status 2."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM before a command's main loop; ``code`` is 128 + the signal number."""
+
+    def __init__(self, code=130):
+        super().__init__(code)
+        self.code = code
+
+
+def raise_interrupt(signum, frame):
+    """Signal handler: SIGTERM acts like Ctrl-C (Interrupted), with its own exit code 128 + signum."""
+    raise Interrupted(128 + signum)
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """Until the command's loop installs its own handler (StopFlag), SIGTERM raises Interrupted(143)."""
+    old = signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def exit_code(err, failures):
+    """Print the message of the first entry of ``failures`` that ``err`` is an instance of, return its code.
+
+    failures: ((exception types, code, message), ...); code is an int or a function err -> int, message
+    a function err -> the one sentence printed to stderr. An ``err`` of no listed type is raised again.
+    """
+    for types, code, message in failures:
+        if isinstance(err, types):
+            print(message(err), file=sys.stderr)
+            return code(err) if callable(code) else code
+    raise err
 
 
 def non_negative_int(text):

@@ -17,7 +17,6 @@ import argparse
 import csv
 import hashlib
 import json
-import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import __version__, backend
-from .cli import HelpFormatter, UsageError, per_preset, non_negative_int, positive_int
+from .cli import HelpFormatter, UsageError, exit_code, non_negative_int, per_preset, positive_int, sigterm_as_interrupt
 from .data import DataError, prepare_data
 from .data.prepare import PAPER_COVID_TRAIN
 from .evaluation import controls, stats, tables
@@ -38,7 +37,7 @@ from .fileio import atomic_write
 from .models import PRESETS
 from .run import rundir
 from .run.checkpoint import CheckpointError, previous_path
-from .run.loop import Interrupted, NonFiniteError, StopFlag, Stopped
+from .run.loop import NonFiniteError, StopFlag, Stopped
 from .run.pictures import save_sample_grid
 from .fast import speed
 from .layers import REFERENCE
@@ -196,7 +195,7 @@ def check_split(prepared, cfg):
     """Refuse runs whose held-out test images differ from each other's or from this evaluation's."""
     ours = prepared.manifest["test"]
     for name, run in cfg["gans"].items():
-        path = rundir.split_path(Path(run))
+        path = Path(run) / rundir.SPLIT
         if not path.is_file():
             raise UsageError(f"--gan {name}={run} has no split.json, so its held-out split cannot be checked.")
         theirs = rundir.read_json(path)["test"]
@@ -390,14 +389,10 @@ def run_evaluation(cfg, out, resume, argv=None, tier=REFERENCE):
     return results
 
 
-def _raise_interrupt(signum, frame):  # before the loop, SIGTERM acts like Ctrl-C, with its own exit code
-    raise Interrupted(128 + signum)
-
-
+@sigterm_as_interrupt()  # before the loop, SIGTERM = Ctrl-C
 def main(argv=None):
     """Entry point; returns the exit code (0 done, 1 failed, 2 usage error, 130/143 stopped)."""
     args = build_parser().parse_args(argv)
-    old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     out = None
     try:
         if args.resume:
@@ -423,32 +418,30 @@ def main(argv=None):
         rundir.prepare_run_dir(out, 50 * 2**20)
         with speed(cfg["device"]) as fast:
             results = run_evaluation(cfg, out, resume, argv, fast.tier)
-    except (UsageError, DataError, TrainSetError, backend.DeviceUnavailable,
-            rundir.RunDirError, CheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except Stopped as stopped:
-        print(f"stopped: every finished epoch is saved; continue with python -m mttgan_min.evaluate "
-              f"--resume {out}", file=sys.stderr)
-        return stopped.code
-    except KeyboardInterrupt as err:
-        started = out is not None and (out / "config.json").is_file()
-        print(f"interrupted; continue with python -m mttgan_min.evaluate --resume {out}" if started else
-              "interrupted before the evaluation started; nothing to resume, run the command again.",
-              file=sys.stderr)
-        return getattr(err, "code", 130)
-    except NonFiniteError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except OSError as err:
-        print(f"error: could not write {err.filename or ''}: {err.strerror or err}.", file=sys.stderr)
-        return 1
-    finally:
-        signal.signal(signal.SIGTERM, old_term)
+    except BaseException as err:
+        return exit_code(err, failures(out))
     tables_written = [f for f in ("table1.md", "table2.md") if (out / f).is_file()]
     print(f"done: {len(results)} results in {out / 'results.csv'}; {', '.join(tables_written)}, tests.csv "
           f"and confusion/ in {out}")
     return 0
+
+
+def failures(out):
+    """What each failure of an evaluation in ``out`` prints, and its exit code (``cli.exit_code``)."""
+    def interrupted(err):
+        started = out is not None and (out / "config.json").is_file()
+        return (f"interrupted; continue with python -m mttgan_min.evaluate --resume {out}" if started else
+                "interrupted before the evaluation started; nothing to resume, run the command again.")
+    return (
+        ((UsageError, DataError, TrainSetError, backend.DeviceUnavailable, rundir.RunDirError, CheckpointError), 2,
+         lambda err: f"error: {err}"),
+        (Stopped, lambda stopped: stopped.code,
+         lambda err: f"stopped: every finished epoch is saved; continue with python -m mttgan_min.evaluate "
+                     f"--resume {out}"),
+        (KeyboardInterrupt, lambda err: getattr(err, "code", 130), interrupted),
+        (NonFiniteError, 1, lambda err: f"error: {err}"),
+        (OSError, 1, lambda err: f"error: could not write {err.filename or ''}: {err.strerror or err}."),
+    )
 
 
 if __name__ == "__main__":

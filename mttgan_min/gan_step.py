@@ -57,8 +57,9 @@ def mtt_gan_step(G, D, opt_G, opt_D, real, rng, latent="normal", teachers=None, 
 
     real: (16, S, S, 1) float32 on the device; rng: a generator on the same
     device (latents and dropout masks); teachers: (teacher_G, teacher_D)
-    EMATeacher pair or None. Returns Python floats d_loss, g_loss, d_real,
-    d_fake (one device-to-host copy per iteration).
+    EMATeacher pair (or any tuple of teachers) or None. Returns a dict
+    {"d_loss", "g_loss", "d_real", "d_fake"} of Python floats (one
+    device-to-host copy per iteration).
     """
     xp = get_array_module(real)
     D.set_rng(rng)

@@ -16,16 +16,28 @@ import sys
 from pathlib import Path
 
 from . import backend, evaluate, train
+from . import gans as registry
 from .cli import HelpFormatter, UsageError, positive_int
 from .models import PRESETS
 
+
+
+def gan_options(gan):
+    """The ``train`` options that make ``gan`` (a GAN of the registry); "{gans}" stands for OUT/gans.
+
+    A GAN that shares another's pretraining fine-tunes from that run (``--pretrained``); a GAN without
+    pretraining always spells out its augmentation factor (the baseline's two rows differ only in it).
+    """
+    argv = ["--mode", gan.mode]
+    if gan.shares_pretraining_of:
+        argv += ["--pretrained", "{gans}/" + gan.shares_pretraining_of]
+    if not gan.pretrain:
+        argv += ["--augment-factor", str(gan.augment_factor)]
+    return argv
+
+
 # (name, train options): the order matters, MTT-GAN reuses the Transfer run's pretraining.
-GAN_STEPS = (
-    ("transfer", ["--mode", "transfer"]),
-    ("mtt", ["--mode", "mtt", "--pretrained", "{gans}/transfer"]),
-    ("baseline", ["--mode", "baseline", "--augment-factor", "1"]),
-    ("baseline_aug", ["--mode", "baseline", "--augment-factor", "50"]),
-)
+GAN_STEPS = tuple((gan.name, gan_options(gan)) for gan in registry.training_order())
 
 
 def build_parser():
@@ -61,7 +73,8 @@ def gan_argv(args, name, extra, gans):
     argv = [x.format(gans=gans) for x in extra] + ["--device", args.device, "--preset", args.preset,
                                                   "--seed", str(args.seed), "--out", str(gans / name)]
     argv += _opt("--covid-dir", args.covid_dir)
-    if name == "transfer":
+    gan = registry.GANS[name]
+    if gan.pretrain and not gan.shares_pretraining_of:  # it runs the pretraining: the Kaggle pool
         argv += _opt("--kaggle-dir", args.kaggle_dir) + _opt("--pretrain-epochs", args.pretrain_epochs)
     argv += _opt("--finetune-epochs", args.finetune_epochs) + _opt("--max-iters-per-epoch", args.max_iters_per_epoch)
     return argv

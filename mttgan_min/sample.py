@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import backend
-from .cli import HelpFormatter, UsageError, non_negative_int, positive_int
+from .cli import HelpFormatter, UsageError, exit_code, non_negative_int, positive_int
 from .layers.base import infer
 from .models import build_generator, get_preset, sample_latent
 from .run import rundir
@@ -140,13 +140,12 @@ def main(argv=None):
             clear_out_dir(out, args.overwrite)
             paths = generate_to_dir(G, args.n, out, cfg["latent"], args.seed, args.batch, xp,
                                     title=f"{where}, {Path(args.run).name}")
-    except (UsageError, CheckpointError, backend.DeviceUnavailable) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"error: cannot write {err.filename or out}: {err.strerror or err}; the images written "
-              "before it are complete, none is half written.", file=sys.stderr)
-        return 1
+    except BaseException as err:
+        return exit_code(err, (
+            ((UsageError, CheckpointError, backend.DeviceUnavailable), 2, lambda err: f"error: {err}"),
+            (OSError, 1, lambda err: f"error: cannot write {err.filename or out}: {err.strerror or err}; the "
+                                     "images written before it are complete, none is half written."),
+        ))
     print(f"wrote {len(paths)} images from the {where} in {args.run} to {out} (+ grid.png)")
     return 0
 

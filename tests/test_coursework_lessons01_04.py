@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mttgan_min.coursework import ExerciseFailed, check, get, lesson_exercises
-from mttgan_min.coursework.checks import lesson01, lesson02, lesson03, lesson04
+from mttgan_min.coursework.checks import lesson01, lesson02, lesson04
 from mttgan_min.layers.dense import dense_backward
 from mttgan_min.layers.im2col import col2im, conv_geometry, im2col
 

@@ -50,8 +50,3 @@ def test_a_tiny_run_records_diversity_every_epoch(tmp_path):
     assert (run / "diversity.png").is_file()
 
 
-def test_rows_from_before_the_layout_figures_are_read_as_nan(tmp_path):
-    (tmp_path / "diversity.csv").write_text("stage,epoch,generator,spread_ratio,near_duplicate_rate,seconds\n"
-                                            "pretrain,1,student,0.5000,0.2500,1.00\n")
-    (row,) = diversity_log.read_rows(tmp_path / "diversity.csv")
-    assert row["spread_ratio"] == 0.5 and np.isnan(row["layout_spread_ratio"])

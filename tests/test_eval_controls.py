@@ -6,16 +6,17 @@ import pytest
 from PIL import Image
 
 from mttgan_min.evaluation import controls
+from mttgan_min.losses import softmax_cross_entropy_forward
 
 
 def test_pool_pixels_is_the_block_mean(rng):
     x = rng.random((3, 16, 16, 1))
     want = x.reshape(3, 4, 4, 4, 4).mean(axis=(2, 4)).reshape(3, -1)
     assert np.allclose(controls.pool_pixels(x, 4), want)
-    # Sizes that do not divide: still the mean of each block, and a constant image stays constant.
-    assert np.allclose(controls.pool_pixels(np.full((1, 10, 10, 1), 0.3), 8), 0.3)
-    with pytest.raises(ValueError):
-        controls.pool_pixels(x, 32)
+    assert np.allclose(controls.pool_pixels(np.full((1, 32, 32, 1), 0.3), 8), 0.3)
+    for bad in (np.zeros((1, 10, 10, 1)), np.zeros((1, 16, 8, 1))):  # blocks that are not equal squares
+        with pytest.raises(ValueError, match="grid"):
+            controls.pool_pixels(bad, 4)
 
 
 @pytest.mark.parametrize("K", [2, 4])
@@ -30,6 +31,11 @@ def test_softmax_cross_entropy_gradient(rng, K):
         num[i] = (controls.softmax_cross_entropy(theta + e, x, y, K, 0.1)[0]
                   - controls.softmax_cross_entropy(theta - e, x, y, K, 0.1)[0]) / (2 * h)
     assert np.max(np.abs(num - grad)) < 1e-7
+    # The loss term is losses.softmax_cross_entropy_forward of the linear model's logits.
+    D = x.shape[1]
+    want, _ = softmax_cross_entropy_forward(x @ theta[:D * K].reshape(D, K) + theta[D * K:], y)
+    W = theta[:D * K]
+    assert np.isclose(loss, want + 0.05 * np.sum(W * W))
     # At theta = 0 every class has probability 1/K.
     assert np.isclose(controls.softmax_cross_entropy(np.zeros_like(theta), x, y, K, 0.1)[0], np.log(K))
 

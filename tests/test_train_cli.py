@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mttgan_min import backend, bench, gan_step, sample, train
-from mttgan_min.run import rundir
+from mttgan_min.run import rundir, session
 from mttgan_min.run.checkpoint import load_checkpoint
 
 FEW = ["--preset", "tiny", "--max-iters-per-epoch", "1", "--seed", "3"]
@@ -189,7 +189,7 @@ def test_usage_errors_are_one_sentence(argv, words, capsys):
 def test_unwritable_out_is_reported_before_training(tmp_path, capsys, monkeypatch):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    monkeypatch.setattr(train, "prepare_data", lambda *a, **k: pytest.fail("data prepared before the check"))
+    monkeypatch.setattr(session, "prepare_data", lambda *a, **k: pytest.fail("data prepared before the check"))
     assert train.main(["--out", str(blocker / "run")]) == 2
     err = capsys.readouterr().err.strip()
     assert "cannot write" in err and "\n" not in err
@@ -199,7 +199,7 @@ def test_full_disk_is_reported_before_training(tmp_path, capsys, monkeypatch):
     import collections
     usage = collections.namedtuple("usage", "total used free")
     monkeypatch.setattr(rundir.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
-    monkeypatch.setattr(train, "prepare_data", lambda *a, **k: pytest.fail("data prepared before the check"))
+    monkeypatch.setattr(session, "prepare_data", lambda *a, **k: pytest.fail("data prepared before the check"))
     assert train.main(["--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
     assert "MiB free" in err and "\n" not in err

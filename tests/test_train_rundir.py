@@ -12,7 +12,7 @@ import pytest
 
 from mttgan_min import gan_step, sample, train
 from mttgan_min.data import DataError, prepare_data
-from mttgan_min.run import checkpoint, loop, rundir
+from mttgan_min.run import checkpoint, loop, rundir, session
 from mttgan_min.run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mttgan_min.run.state import TrainState, save_networks
 
@@ -167,7 +167,7 @@ def test_a_failed_start_leaves_nothing(tmp_path, monkeypatch, capsys, pretrained
         raise DataError("the COVID pool is empty.")
 
     with monkeypatch.context() as m:
-        m.setattr(train, "prepare_data", fail)
+        m.setattr(session, "prepare_data", fail)
         assert train.main(SCHEDULE + pretrained + ["--out", str(tmp_path / "new")]) == 2
     assert not (tmp_path / "new").exists()
     kept = tmp_path / "kept"
@@ -243,7 +243,7 @@ def test_sigterm_while_the_data_load_exits_143(tmp_path, monkeypatch, capsys):
             pass
         raise AssertionError("SIGTERM did not interrupt the data loading")
 
-    monkeypatch.setattr(train, "prepare_data", slow_load)
+    monkeypatch.setattr(session, "prepare_data", slow_load)
     assert train.main(["--out", str(tmp_path / "run")]) == 143
     assert "interrupted" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
@@ -275,13 +275,6 @@ def test_progress_lines_when_the_output_is_not_a_terminal(tmp_path, monkeypatch,
     assert train.main(SCHEDULE + pretrained + ["--out", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out  # captured: not a terminal, so tqdm's bar is off
     assert "finetune epoch 1/1: iteration 2/3" in out
-
-
-def test_old_runs_keep_their_manifest_json(tmp_path):
-    (tmp_path / "manifest.json").write_text("{}")
-    assert rundir.split_path(tmp_path).name == "manifest.json"
-    (tmp_path / "split.json").write_text("{}")
-    assert rundir.split_path(tmp_path).name == "split.json"
 
 
 def _data_dir():
@@ -326,9 +319,9 @@ def test_a_run_whose_data_folder_moved_resumes_with_the_new_place(tmp_path, caps
 def test_too_small_a_pool_says_what_helps(n, words):
     stage = dict(name="train", pool="covid", factor=1, epochs=1)
     with pytest.raises(train.UsageError, match=words):
-        train.check_pool_size(stage, n)
+        session.check_pool_size(stage, n)
     with pytest.raises(train.UsageError) as info:
-        train.check_pool_size(dict(stage, name="pretrain", pool="kaggle", factor=5), n)
+        session.check_pool_size(dict(stage, name="pretrain", pool="kaggle", factor=5), n)
     assert "--augment-factor" not in str(info.value)  # the Kaggle factor is no option
 
 

@@ -33,7 +33,7 @@ def crop_and_resize(images, boxes, size=None):
 
 
 def iterations_per_epoch(n_images, factor, batch_size=32):
-    """Minibatches per epoch: (n_images * factor) // batch_size (883 per paper Kaggle epoch)."""
+    """Minibatches per epoch: (n_images * factor) // batch_size (882 per paper Kaggle epoch)."""
     return (int(n_images) * int(factor)) // int(batch_size)
 
 

@@ -15,41 +15,31 @@ import numpy as np
 from scipy import optimize
 
 from ..data.covid import VIEWS, read_metadata, resolve_covid_dir, rows_to_dataset, select_rows
+from ..losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from . import stats
+from .diversity import block_means
 
 
 def pool_pixels(images, grid):
-    """Mean of each of grid x grid blocks of every image: (N, S, S, C) -> (N, grid*grid*C) float64.
-
-    Block edges are floor(i * S / grid), so S need not be a multiple of ``grid``.
-    """
-    x = np.asarray(images, dtype=np.float64)
-    N, H, W, C = x.shape
-    if grid > min(H, W):
-        raise ValueError(f"cannot pool {H}x{W} images into a {grid}x{grid} grid")
-    rows = np.floor(np.arange(grid) * H / grid).astype(int)
-    cols = np.floor(np.arange(grid) * W / grid).astype(int)
-    sums = np.add.reduceat(np.add.reduceat(x, rows, axis=1), cols, axis=2)
-    area = np.outer(np.diff(np.append(rows, H)), np.diff(np.append(cols, W)))[None, :, :, None]
-    return (sums / area).reshape(N, -1)
+    """The pixel model's features: the means of grid x grid blocks of every image (``block_means``),
+    (N, S, S, C) -> (N, grid*grid*C) float64. S must be a multiple of ``grid`` (32, 64, 128 px: 4 or 8)."""
+    N, H, W, C = np.shape(images)
+    if H % grid or W != H:
+        raise ValueError(f"cannot pool {H}x{W} images into a {grid}x{grid} grid of equal square blocks")
+    return block_means(images, H // grid).reshape(N, -1)
 
 
 def softmax_cross_entropy(theta, x, y, n_classes, l2):
-    """Mean softmax cross-entropy of a linear model plus (l2 / 2) ||W||^2, and its gradient.
+    """Mean softmax cross-entropy of a linear model (``losses.softmax_cross_entropy_forward``) plus
+    (l2 / 2) ||W||^2, and its gradient: the objective L-BFGS minimises.
 
     theta: flat (D*K + K,) = W (D, K) then b (K,); x (N, D); y int (N,). Returns (loss, dtheta).
     """
-    N, D = x.shape
+    D = x.shape[1]
     W, b = theta[:D * n_classes].reshape(D, n_classes), theta[D * n_classes:]
-    z = x @ W + b
-    z = z - z.max(axis=1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    loss = -logp[np.arange(N), y].mean() + 0.5 * l2 * np.sum(W * W)
-    dz = np.exp(logp)
-    dz[np.arange(N), y] -= 1.0
-    dz /= N
-    dW = x.T @ dz + l2 * W
-    return loss, np.concatenate([dW.ravel(), dz.sum(axis=0)])
+    loss, cache = softmax_cross_entropy_forward(x @ W + b, y)
+    dz = softmax_cross_entropy_backward(cache)
+    return loss + 0.5 * l2 * np.sum(W * W), np.concatenate([(x.T @ dz + l2 * W).ravel(), dz.sum(axis=0)])
 
 
 @dataclass

@@ -12,16 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from . import stats
+from .. import gans
 
-ROWS = ("baseline", "baseline_aug", "transfer_gen", "transfer_real_gen", "mtt_gen", "mtt_real_gen")
-ROW_LABELS = {
-    "baseline": "Baseline GAN, no augmentation (generated)",
-    "baseline_aug": "Baseline GAN, augmentation x50 (generated)",
-    "transfer_gen": "Transfer GAN (generated)",
-    "transfer_real_gen": "Transfer GAN (real + generated)",
-    "mtt_gen": "MTT-GAN (generated)",
-    "mtt_real_gen": "MTT-GAN (real + generated)",
-}
+# The rows of the GANs of the registry (mttgan_min.gans), in the paper's order, and their labels.
+ROWS = tuple(r.name for g in gans.GANS.values() for r in g.rows)
+ROW_LABELS = {r.name: r.label for g in gans.GANS.values() for r in g.rows}
 CLASSIFIERS = ("vgg19", "alexnet")
 CLASSIFIER_LABELS = {"vgg19": "VGG-19", "alexnet": "AlexNet"}
 TASKS = ("binary", "multiclass")
@@ -29,7 +24,7 @@ TASK_N = {"binary": 136, "multiclass": 272}
 TABLE_FILES = {"binary": "table1.md", "multiclass": "table2.md"}
 TABLE_TITLES = {"binary": "Table I: binary (normal vs COVID), 136 held-out test images",
                 "multiclass": "Table II: four classes (normal, bacterial, viral, COVID), 272 held-out test images"}
-REFERENCES = ("mtt_gen", "mtt_real_gen")
+REFERENCES = tuple(r.name for r in gans.GANS["mtt"].rows)  # the rows every other row is tested against
 
 # Accuracy % as printed in the paper (Tables I and II), {task: {row: (VGG-19, AlexNet)}}.
 PAPER = {

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .. import gans
 from ..data.augment import crop_and_resize, random_crop_boxes
 from ..data.dataset import CLASSES
 from ..data.prepare import PAPER_COVID_TRAIN
@@ -32,11 +33,10 @@ from ..run.pictures import to_uint8
 from ..sample import load_generator
 
 TASK_CLASSES = {"binary": ("normal", "covid"), "multiclass": CLASSES}
-GANS = ("baseline", "baseline_aug", "transfer", "mtt")
-# row -> (GAN whose images it uses, where its COVID images come from); the paper's order (Tables I, II)
-ROW_SOURCES = {"baseline": ("baseline", "gen"), "baseline_aug": ("baseline_aug", "gen"),
-               "transfer_gen": ("transfer", "gen"), "transfer_real_gen": ("transfer", "real+gen"),
-               "mtt_gen": ("mtt", "gen"), "mtt_real_gen": ("mtt", "real+gen"), "real_only": (None, "real")}
+GANS = tuple(gans.GANS)  # the GANs of the registry (mttgan_min.gans), in the paper's order
+# row -> (GAN whose images it uses, where its COVID images come from); the paper's order (Tables I, II),
+# then the "real only" control
+ROW_SOURCES = dict(gans.rows(), real_only=(None, "real"))
 PAPER_REAL, PAPER_PER_CLASS = PAPER_COVID_TRAIN, 1400
 
 

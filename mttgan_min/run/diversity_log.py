@@ -65,7 +65,7 @@ def read_rows(path):
     for r in rows:
         r["epoch"] = int(r["epoch"])
         for k in MEASURES + ("seconds",):
-            r[k] = float(r.get(k) or "nan")  # a run from before the layout figures has no such column
+            r[k] = float(r[k])
     return rows
 
 

@@ -1,20 +1,20 @@
-"""The training loop: stages, epochs and iterations of one run (the three GANs the paper compares;
+"""The training loop: stages, epochs and iterations of one run (the GANs of ``mttgan_min.gans``;
 docs/design.md, "The three GANs and their stages").
 
-``run_schedule`` walks the stages of ``plan_stages`` from the position stored in a TrainState:
+Read ``train_plain`` first: the whole schedule in some twenty lines (data, D step, G step, teacher
+step). ``run_schedule`` is the same loop, run by ``python -m mttgan_min.train``, plus what a real
+run needs:
 
-    for each stage (pretrain -> finetune for transfer/mtt; train for the baseline):
-        for each epoch: remember the data generator's state, then for each iteration
-            real = next 16 soft-augmented crops; one ``gan_step.mtt_gan_step``; NaN check; metrics row
-        every --checkpoint-minutes of training: a checkpoint (mid-epoch; resume replays the epoch's crops)
-        after each epoch: summary line, sample grid, diversity (diversity_log), checkpoint
-        after the stage: export (pretrained.npz, or generator.npz at the end), fresh Adam moments,
-                         EMA teachers for MTT-GAN fine-tuning
-
-SIGINT/SIGTERM set a flag (StopFlag); the loop finishes the iteration, writes the checkpoint and
-raises Stopped. A non-finite loss or weight raises NonFiniteError before anything is saved, so the
-checkpoint on disk is the last good one. When the output is not a terminal (a log file), tqdm's bar
-is off and a plain progress line is printed every PROGRESS_EVERY_S seconds instead.
+- resuming: it starts from the position stored in a TrainState (mid-epoch, it replays the epoch's crops);
+- the GAN's own step function (``GAN.step`` of the registry) and a NaN check after every iteration;
+- logging: a metrics.csv row per iteration, a progress bar (or a plain line every PROGRESS_EVERY_S
+  seconds when the output is not a terminal), a summary line, a sample grid and the diversity figures
+  (diversity_log) after every epoch;
+- checkpoints: after every epoch and every --checkpoint-minutes of training; at a stage's end the
+  export (pretrained.npz, or generator.npz at the end; ``finish_stage``);
+- signals: SIGINT/SIGTERM set a flag (StopFlag); the loop finishes the iteration, writes the
+  checkpoint and raises Stopped. A non-finite loss or weight raises NonFiniteError before anything
+  is saved, so the checkpoint on disk is the last good one.
 """
 import math
 import signal
@@ -23,7 +23,7 @@ import time
 
 from tqdm import tqdm
 
-from .. import backend, gan_step
+from .. import backend, gan_step, gans
 from . import diversity_log
 from ..data import epoch_real_batches, iterations_per_epoch
 from ..layers.base import infer
@@ -49,10 +49,11 @@ class Stopped(Exception):
 
 
 def plan_stages(cfg):
-    """The schedule: a list of dicts (name, pool, factor, epochs, teachers)."""
+    """The schedule: a list of dicts (name, pool, factor, epochs, teachers), from the GAN of ``cfg["mode"]``."""
+    gan = gans.of_mode(cfg["mode"])
     finetune = dict(pool="covid", factor=cfg["covid_factor"], epochs=cfg["finetune_epochs"],
-                    teachers=cfg["mode"] == "mtt")
-    if cfg["mode"] == "baseline":
+                    teachers=bool(gan.teachers))
+    if not gan.pretrain:
         return [dict(finetune, name="train")]
     stages = [] if cfg["pretrained"] else \
         [dict(name="pretrain", pool="kaggle", factor=cfg["kaggle_factor"], epochs=cfg["pretrain_epochs"],
@@ -60,18 +61,41 @@ def plan_stages(cfg):
     return stages + [dict(finetune, name="finetune")]
 
 
+def train_plain(cfg, state, pools):
+    """The whole schedule of a GAN of the paper in its plainest form; returns the final generator.
+
+    cfg: the run's settings (``run.options.resolve_options``); state: a fresh ``TrainState(cfg, xp)``;
+    pools: {"kaggle", "covid": Dataset} (``data.prepare_data``). The iteration is the step every GAN of
+    the paper shares (``gans.paper_step``: ``gan_step.mtt_gan_step``) spelled out. ``run_schedule`` is
+    this loop plus resuming, checkpoints, signals and logging, and runs the GAN's own step (a variant's
+    too); on the CPU both end with the same weights (GPU noise is reseeded every epoch there).
+    """
+    for stage in plan_stages(cfg):                 # pretrain -> finetune, or the baseline's one "train"
+        state.begin_stage(stage["teachers"])       # fresh Adam moments; EMA teachers copy the students
+        pool = pools[stage["pool"]]
+        n_iter = iterations_of(stage, len(pool.images), cfg["max_iters_per_epoch"])
+        for epoch in range(stage["epochs"]):
+            batches = epoch_real_batches(pool.hires, stage["factor"], BATCH, state.data_rng,
+                                         size=pool.images.shape[1])
+            for _ in range(n_iter):
+                real = backend.to_device(next(batches), state.xp)  # data: 16 soft-augmented real crops
+                rng = state.noise_rng                               # latents and D's dropout masks
+                state.D.set_rng(rng)
+                d_loss, _, _ = gan_step.discriminator_step(state.G, state.D, state.opt_D, real, rng,
+                                                           cfg["latent"])                  # D step
+                g_loss = gan_step.generator_step(state.G, state.D, state.opt_G, 2 * len(real), rng,
+                                                 cfg["latent"], real.dtype)                # G step
+                for teacher in state.teachers or ():                # teacher step (MTT-GAN fine-tuning)
+                    teacher.update(cfg["ema_decay"])
+            print(f"{stage['name']} epoch {epoch + 1}/{stage['epochs']}: "
+                  f"d_loss {float(d_loss):.4f}, g_loss {float(g_loss):.4f}")
+    return state.final_generator()
+
+
 def iterations_of(stage, n_images, cap):
     """Iterations per epoch of a stage: (N * factor) // 32, capped by --max-iters-per-epoch (0 = no cap)."""
     per_epoch = iterations_per_epoch(n_images, stage["factor"], BATCH)
     return min(per_epoch, cap) if cap else per_epoch
-
-
-class Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM before a command's main loop; ``code`` is 128 + the signal number."""
-
-    def __init__(self, code=130):
-        super().__init__(code)
-        self.code = code
 
 
 class StopFlag:
@@ -130,8 +154,8 @@ def short_stage_warnings(stages, per_epoch):
 def save_epoch_outputs(run, state, stage, epoch, plot):
     """The fixed latent batch through the student G (and the teacher G), side by side; the loss curves."""
     panels = [("student G", infer(state.G, state.fixed_z, state.xp))]
-    if state.teachers is not None:
-        panels.append(("teacher G (EMA)", infer(state.teachers[0].network, state.fixed_z, state.xp)))
+    if state.teacher("G") is not None:
+        panels.append(("teacher G (EMA)", infer(state.teacher("G"), state.fixed_z, state.xp)))
     title = f"{stage['name']}, epoch {epoch} of {stage['epochs']}"
     save_sample_grid(run / "samples" / f"{stage['name']}_e{epoch:03d}.png", panels, title=title)
     if plot:
@@ -139,90 +163,144 @@ def save_epoch_outputs(run, state, stage, epoch, plot):
 
 
 def run_schedule(cfg, run, state, pools, stop, log):
-    """Run the schedule from ``state``'s position to the end; saves checkpoints as it goes.
+    """``train_plain`` for a real run: from ``state``'s position to the end of the schedule, saving as it goes.
 
     Checkpoints: after every epoch, when stopped, and every ``cfg["checkpoint_minutes"]`` minutes of
-    training (0: only those two), so a kill loses at most that much work.
+    training (0: only those two), so a kill loses at most that much work. stop: a StopFlag; log: the
+    run's MetricsLog.
     """
-    stages = plan_stages(cfg)
-    ckpt = run / "checkpoint.npz"
-    every_s = 60.0 * float(cfg.get("checkpoint_minutes") or 0)
-    last_plot = last_save = last_line = time.monotonic()
-    while state.stage < len(stages):
-        stage = stages[state.stage]
-        images = pools[stage["pool"]].images
-        per_epoch = iterations_of(stage, len(images), cfg["max_iters_per_epoch"])
+    Schedule(cfg, run, state, pools, stop, log).run()
+
+
+def epoch_batches(state, pool, stage):
+    """The real halves of the current epoch's minibatches, from where ``state`` stands in it: a new
+    epoch remembers the data generator's state; a resumed one replays its crops up to where it stopped."""
+    if state.iteration == 0:
+        state.start_epoch_data()
+        state.reseed_device_noise()
+    else:
+        state.data_rng.bit_generator.state = state.epoch_data_state
+    batches = epoch_real_batches(pool.hires, stage["factor"], BATCH, state.data_rng, size=pool.images.shape[1])
+    for _ in range(state.iteration):
+        next(batches)
+    return batches
+
+
+class Schedule:
+    """One call of ``run_schedule``: the run, its clocks, the stop flag and the log, and one method per job."""
+
+    def __init__(self, cfg, run, state, pools, stop, log):
+        self.cfg, self.run_dir, self.state, self.pools, self.stop, self.log = cfg, run, state, pools, stop, log
+        self.stages = plan_stages(cfg)
+        self.step = state.gan.step
+        self.ckpt = run / "checkpoint.npz"
+        self.every_s = 60.0 * float(cfg["checkpoint_minutes"] or 0)
+        self.last_plot = self.last_save = self.last_line = time.monotonic()
+
+    def run(self):
+        while self.state.stage < len(self.stages):
+            self.run_stage(self.stages[self.state.stage])
+
+    def run_stage(self, stage):
+        """Every remaining epoch of ``stage``; ends with ``state`` at the next stage."""
+        state = self.state
+        per_epoch = iterations_of(stage, len(self.pools[stage["pool"]].images), self.cfg["max_iters_per_epoch"])
         bar = tqdm(total=stage["epochs"] * per_epoch, initial=state.epoch * per_epoch + state.iteration,
                    desc=stage["name"], unit="it", disable=None, dynamic_ncols=True)
         while state.epoch < stage["epochs"]:
-            if state.iteration == 0:
-                state.start_epoch_data()
-                state.reseed_device_noise()
-            else:  # resumed mid-epoch: replay this epoch's crops up to where it stopped
-                state.data_rng.bit_generator.state = state.epoch_data_state
-            batches = epoch_real_batches(pools[stage["pool"]].hires, stage["factor"], BATCH, state.data_rng,
-                                         size=images.shape[1])
-            for _ in range(state.iteration):
-                next(batches)
-            sums, count, t_epoch = dict.fromkeys(("d_loss", "g_loss", "d_real", "d_fake"), 0.0), 0, time.perf_counter()
-            while state.iteration < per_epoch:
-                real = backend.to_device(next(batches), state.xp)
-                t0 = time.perf_counter()
-                m = gan_step.mtt_gan_step(state.G, state.D, state.opt_G, state.opt_D, real, state.noise_rng,
-                                          latent=cfg["latent"], teachers=state.teachers,
-                                          ema_decay=cfg["ema_decay"] or 0.0)
-                seconds = time.perf_counter() - t0
-                it_stage = state.epoch * per_epoch + state.iteration + 1
-                check_finite(state, m, f"stage {stage['name']}, epoch {state.epoch + 1}, "
-                                       f"iteration {state.iteration + 1} (iteration {it_stage} of the stage)")
-                state.iteration += 1
-                log.append(stage["name"], state.epoch + 1, it_stage, m, seconds)
-                state.metrics_rows = log.rows
-                for k in sums:
-                    sums[k] += m[k]
-                count += 1
-                bar.set_postfix(d_loss=f"{m['d_loss']:.3f}", g_loss=f"{m['g_loss']:.3f}", refresh=False)
-                bar.update(1)
-                now = time.monotonic()
-                if bar.disable and now - last_line >= PROGRESS_EVERY_S:  # not a terminal: a plain line
-                    print(f"{stage['name']} epoch {state.epoch + 1}/{stage['epochs']}: iteration "
-                          f"{state.iteration}/{per_epoch}, d_loss {m['d_loss']:.4f}, g_loss {m['g_loss']:.4f} "
-                          f"({it_stage}/{stage['epochs'] * per_epoch} of the stage)", flush=True)
-                    last_line = now
-                if state.iteration == per_epoch:
-                    break  # the epoch end below saves (and stops, if asked)
-                if stop.signum is not None:
-                    bar.close()
-                    state.save(ckpt)
-                    raise Stopped(128 + stop.signum)
-                if every_s and now - last_save >= every_s:
-                    state.save(ckpt)
-                    last_save = time.monotonic()
-            state.epoch += 1
-            state.iteration = 0
-            elapsed = time.perf_counter() - t_epoch
-            if count:  # a resume exactly at an epoch's end ran none of its iterations here
-                bar.write(f"{stage['name']} epoch {state.epoch}/{stage['epochs']}: "
-                          + ", ".join(f"{k} {v / count:.4f}" for k, v in sums.items())
-                          + f"  ({count} it in {elapsed:.1f} s, {count / max(elapsed, 1e-9):.2f} it/s)")
-            stage_done = state.epoch == stage["epochs"]
-            plot = stage_done or time.monotonic() - last_plot > PLOT_EVERY_S
-            save_epoch_outputs(run, state, stage, state.epoch, plot)
-            nets = [("student", state.G)] + ([("teacher", state.final_generator())] if state.teachers else [])
-            div = diversity_log.measure(nets, images, lambda G, z: infer(G, z, state.xp), cfg["latent"])
-            diversity_log.record(run, stage["name"], state.epoch, div)
-            bar.write(diversity_log.summary(div))
-            last_plot = time.monotonic() if plot else last_plot
-            if stage_done:
-                finish_stage(cfg, run, state, stages)  # moves state to the next stage
-            state.save(ckpt)
-            last_save = time.monotonic()
-            if stop.signum is not None:
-                bar.close()
-                raise Stopped(128 + stop.signum)
-            if stage_done:
+            sums, count, seconds = self.run_epoch(stage, per_epoch, bar)
+            if self.end_epoch(stage, bar, sums, count, seconds):
                 break
         bar.close()
+
+    def run_epoch(self, stage, per_epoch, bar):
+        """The remaining iterations of this epoch; returns (sums of the metrics, iterations run, seconds)."""
+        state = self.state
+        batches = epoch_batches(state, self.pools[stage["pool"]], stage)
+        sums, count, t_epoch = dict.fromkeys(("d_loss", "g_loss", "d_real", "d_fake"), 0.0), 0, time.perf_counter()
+        while state.iteration < per_epoch:
+            m = self.iterate(stage, per_epoch, next(batches))
+            for k in sums:
+                sums[k] += m[k]
+            count += 1
+            self.show_progress(stage, per_epoch, bar, m)
+            if state.iteration == per_epoch:
+                break  # the epoch end saves (and stops, if asked)
+            self.stop_or_save(bar)
+        return sums, count, time.perf_counter() - t_epoch
+
+    def iterate(self, stage, per_epoch, real):
+        """One step of the GAN on a batch of real crops, checked for NaN and logged; returns its metrics."""
+        state = self.state
+        real = backend.to_device(real, state.xp)
+        t0 = time.perf_counter()
+        m = self.step(state, real)
+        seconds = time.perf_counter() - t0
+        it_stage = state.epoch * per_epoch + state.iteration + 1
+        check_finite(state, m, f"stage {stage['name']}, epoch {state.epoch + 1}, "
+                               f"iteration {state.iteration + 1} (iteration {it_stage} of the stage)")
+        state.iteration += 1
+        self.log.append(stage["name"], state.epoch + 1, it_stage, m, seconds)
+        state.metrics_rows = self.log.rows
+        return m
+
+    def show_progress(self, stage, per_epoch, bar, m):
+        """Advance the bar; when it is off (not a terminal), a plain line every PROGRESS_EVERY_S seconds."""
+        state = self.state
+        bar.set_postfix(d_loss=f"{m['d_loss']:.3f}", g_loss=f"{m['g_loss']:.3f}", refresh=False)
+        bar.update(1)
+        now = time.monotonic()
+        if bar.disable and now - self.last_line >= PROGRESS_EVERY_S:
+            print(f"{stage['name']} epoch {state.epoch + 1}/{stage['epochs']}: iteration "
+                  f"{state.iteration}/{per_epoch}, d_loss {m['d_loss']:.4f}, g_loss {m['g_loss']:.4f} "
+                  f"({state.epoch * per_epoch + state.iteration}/{stage['epochs'] * per_epoch} of the stage)",
+                  flush=True)
+            self.last_line = now
+
+    def stop_or_save(self, bar):
+        """Mid-epoch: on a signal, the checkpoint and Stopped; else a checkpoint every --checkpoint-minutes."""
+        if self.stop.signum is not None:
+            bar.close()
+            self.state.save(self.ckpt)
+            raise Stopped(128 + self.stop.signum)
+        if self.every_s and time.monotonic() - self.last_save >= self.every_s:
+            self.state.save(self.ckpt)
+            self.last_save = time.monotonic()
+
+    def end_epoch(self, stage, bar, sums, count, seconds):
+        """Summary line, pictures, diversity, the stage's end (``finish_stage``), checkpoint, and a stop
+        if one was asked for. Returns True when the stage is done."""
+        state, run = self.state, self.run_dir
+        state.epoch += 1
+        state.iteration = 0
+        if count:  # a resume exactly at an epoch's end ran none of its iterations here
+            bar.write(f"{stage['name']} epoch {state.epoch}/{stage['epochs']}: "
+                      + ", ".join(f"{k} {v / count:.4f}" for k, v in sums.items())
+                      + f"  ({count} it in {seconds:.1f} s, {count / max(seconds, 1e-9):.2f} it/s)")
+        stage_done = state.epoch == stage["epochs"]
+        plot = stage_done or time.monotonic() - self.last_plot > PLOT_EVERY_S
+        save_epoch_outputs(run, state, stage, state.epoch, plot)
+        self.record_diversity(stage, bar)
+        self.last_plot = time.monotonic() if plot else self.last_plot
+        if stage_done:
+            finish_stage(self.cfg, run, state, self.stages)  # moves state to the next stage
+        state.save(self.ckpt)
+        self.last_save = time.monotonic()
+        if self.stop.signum is not None:
+            bar.close()
+            raise Stopped(128 + self.stop.signum)
+        return stage_done
+
+    def record_diversity(self, stage, bar):
+        """The diversity figures of the student G (and the exported teacher G) against the stage's pool."""
+        state = self.state
+        nets = [("student", state.G)]
+        if state.final_generator_name() == "teacher":
+            nets.append(("teacher", state.final_generator()))
+        div = diversity_log.measure(nets, self.pools[stage["pool"]].images,
+                                    lambda G, z: infer(G, z, state.xp), self.cfg["latent"])
+        diversity_log.record(self.run_dir, stage["name"], state.epoch, div)
+        bar.write(diversity_log.summary(div))
 
 
 def finish_stage(cfg, run, state, stages):
@@ -235,6 +313,6 @@ def finish_stage(cfg, run, state, stages):
     if state.stage < len(stages):
         state.begin_stage(stages[state.stage]["teachers"])
     else:
-        which = "teacher" if state.teachers is not None else "student"
+        which = state.final_generator_name()
         save_networks(run / "generator.npz", {"G": state.final_generator()}, dict(meta, generator=which))
         state.epoch = state.iteration = 0

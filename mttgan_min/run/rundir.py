@@ -24,7 +24,6 @@ except ImportError:  # Windows: no advisory locks, run directories are not locke
 
 METRIC_FIELDS = ("stage", "epoch", "iteration", "d_loss", "g_loss", "d_real", "d_fake", "seconds")
 SPLIT = "split.json"
-OLD_SPLIT = "manifest.json"  # the split's name in runs made before version 0.2
 LOCK = ".lock"
 FILES = (
     ("README.txt", "this list"),
@@ -146,12 +145,6 @@ def write_index(run):
     lines += [f"{name:<{width}}{text}" for name, text in FILES]
     text = "\n".join(lines) + "\n"
     atomic_write(Path(run) / "README.txt", lambda f: f.write(text.encode()))
-
-
-def split_path(run):
-    """The run's data-split file: split.json, or manifest.json in runs made before it was renamed."""
-    run = Path(run)
-    return run / OLD_SPLIT if not (run / SPLIT).exists() and (run / OLD_SPLIT).exists() else run / SPLIT
 
 
 def read_options(path):

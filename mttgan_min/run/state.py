@@ -1,7 +1,8 @@
 """Everything a training run holds in memory, and its round trip through a checkpoint.
 
 State = student G and D, their Adam optimisers, the EMA teachers (MTT-GAN
-fine-tuning only), the random generators and the position in the schedule.
+fine-tuning only; which networks have one is the GAN's ``teachers`` in ``mttgan_min.gans``), the
+random generators and the position in the schedule.
 
 Randomness comes from explicit generators spawned from the run's seed, never from global state
 (docs/design.md, "Resuming exactly"):
@@ -24,6 +25,7 @@ import copy
 import numpy as np
 
 from . import checkpoint
+from .. import gans
 from ..adam import Adam
 from ..backend import make_rng
 from ..ema import EMATeacher
@@ -47,6 +49,7 @@ class TrainState:
 
     def __init__(self, cfg, xp, tier=REFERENCE):
         self.cfg, self.xp = cfg, xp
+        self.gan = gans.of_mode(cfg["mode"])
         preset = get_preset(cfg["preset"])
         seeds = seed_sequences(cfg["seed"])
         # weights are drawn on the host, so the same seed gives the same network on every device
@@ -59,19 +62,20 @@ class TrainState:
         self.fixed_z = sample_latent(np.random.default_rng(seeds["fixed"]), N_FIXED,
                                      preset.latent_dim, cfg["latent"], np.float32)
         self.opt_G = self.opt_D = None
-        self.teachers = None
+        self.teachers = None          # a tuple of EMATeachers, one per name in teacher_names, or None
+        self.teacher_names = ()
         self.stage = self.epoch = self.iteration = 0
         self.epoch_data_state = None  # data_rng state at the start of the current epoch
         self.metrics_rows = 0
 
     # --- schedule ---------------------------------------------------------
     def begin_stage(self, with_teachers):
-        """Fresh Adam moments; teachers (if any) start as copies of the current students."""
-        lr = float(self.cfg["lr"])
-        d_lr = float(self.cfg.get("d_lr") or lr)  # runs from before --d-lr had one rate
-        self.opt_G, self.opt_D = Adam(self.G, lr=lr), Adam(self.D, lr=d_lr)
-        buffers = self.cfg["ema_buffers"]
-        self.teachers = (EMATeacher(self.G, buffers), EMATeacher(self.D, buffers)) if with_teachers else None
+        """Fresh Adam moments; the GAN's teachers (if ``with_teachers``) start as copies of the students."""
+        self.opt_G, self.opt_D = Adam(self.G, lr=float(self.cfg["lr"])), Adam(self.D, lr=float(self.cfg["d_lr"]))
+        self.teacher_names = self.gan.teachers if with_teachers else ()
+        students = {"G": self.G, "D": self.D}
+        self.teachers = tuple(EMATeacher(students[name], self.cfg["ema_buffers"])
+                              for name in self.teacher_names) or None
         self.epoch = self.iteration = 0
 
     def reseed_device_noise(self):
@@ -83,9 +87,19 @@ class TrainState:
         """Remember the data generator's state at an epoch start (resume replays the epoch from it)."""
         self.epoch_data_state = copy.deepcopy(self.data_rng.bit_generator.state)
 
+    def teacher(self, name):
+        """The EMA teacher network of "G" or "D", or None when this stage has none."""
+        if name not in self.teacher_names:
+            return None
+        return self.teachers[self.teacher_names.index(name)].network
+
+    def final_generator_name(self):
+        """"teacher" when the GAN's samples come from a teacher G this stage has (MTT-GAN), else "student"."""
+        return "teacher" if self.gan.samples_from == "teacher" and self.teacher("G") is not None else "student"
+
     def final_generator(self):
         """The generator used for samples and exports: the teacher G for MTT-GAN, else the student."""
-        return self.teachers[0].network if self.teachers is not None else self.G
+        return self.teacher("G") if self.final_generator_name() == "teacher" else self.G
 
     # --- checkpoint round trip ----------------------------------------------
     def groups(self):
@@ -93,9 +107,8 @@ class TrainState:
         g = {"G": self.G.state_dict(), "D": self.D.state_dict(),
              "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
              "fixed": {"z": self.fixed_z}}
-        if self.teachers is not None:
-            g["G_teacher"] = self.teachers[0].network.state_dict()
-            g["D_teacher"] = self.teachers[1].network.state_dict()
+        for name in self.teacher_names:
+            g[f"{name}_teacher"] = self.teacher(name).state_dict()
         return g
 
     def meta(self):
@@ -121,9 +134,8 @@ class TrainState:
             self.D.load_state_dict(groups["D"])
             self.opt_G.load_state_dict(groups["opt_G"])
             self.opt_D.load_state_dict(groups["opt_D"])
-            if self.teachers is not None:
-                self.teachers[0].network.load_state_dict(groups["G_teacher"])
-                self.teachers[1].network.load_state_dict(groups["D_teacher"])
+            for name in self.teacher_names:
+                self.teacher(name).load_state_dict(groups[f"{name}_teacher"])
         except ValueError as err:
             raise checkpoint.CheckpointError(f"{path} does not match: {err}.")
         self.fixed_z = np.asarray(groups["fixed"]["z"], dtype=np.float32)

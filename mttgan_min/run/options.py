@@ -1,0 +1,167 @@
+"""The settings of a training run: ``train``'s options and per-preset defaults -> one complete dict.
+
+Every setting lands in the run's config.json; ``--resume`` reads them back (``run.resume``). Which
+modes exist, and their defaults (stages, teachers, augmentation factor), come from ``mttgan_min.gans``.
+"""
+import math
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from .. import gans
+from ..cli import UsageError
+from ..data.prepare import PAPER_COVID_TRAIN
+from . import rundir
+from .loop import BATCH
+
+KAGGLE_FACTOR = 5    # soft augmentation factor of the pretraining pool (Sec. III)
+CHECKPOINT_MINUTES = 5.0  # docs/design.md, "Checkpoints"
+# Per-preset defaults: docs/design.md, "Presets and their defaults". Every choice is recorded in config.json; the
+# options override them.
+PRESET_DEFAULTS = {
+    "paper": dict(pretrain_epochs=100, finetune_epochs=100, lr=1e-5, d_lr=None, max_iters_per_epoch=0,
+                  ema_decay=0.999),
+    "small": dict(pretrain_epochs=10, finetune_epochs=10, lr=2e-4, d_lr=None, max_iters_per_epoch=0,
+                  ema_decay=0.999),
+    "tiny": dict(pretrain_epochs=2, finetune_epochs=4, lr=2e-5, d_lr=1e-3, max_iters_per_epoch=50, ema_decay=0.98),
+}
+RESUME_OPTIONS = ("resume", "device", "checkpoint_minutes", "kaggle_dir", "covid_dir")  # may go with --resume
+
+
+def opt(name):
+    """The option of a setting: "kaggle_dir" -> "--kaggle-dir"."""
+    return "--" + name.replace("_", "-")
+
+
+def check_given(given):
+    """Raise UsageError for a given option that is wrong whatever the mode (seed, checkpoint minutes, --resume)."""
+    if "seed" in given and given["seed"] < 0:
+        raise UsageError(f"--seed must be 0 or more, not {given['seed']}.")
+    if "checkpoint_minutes" in given and not (math.isfinite(given["checkpoint_minutes"])
+                                              and given["checkpoint_minutes"] >= 0):
+        raise UsageError(f"--checkpoint-minutes must be 0 (only at epoch ends) or more, "
+                         f"not {given['checkpoint_minutes']}.")
+    if "resume" in given:
+        others = sorted(k for k in given if k not in RESUME_OPTIONS)
+        if others:
+            raise UsageError(f"--resume takes every setting from the run's config.json, so it cannot be "
+                             f"combined with {opt(others[0])}.")
+
+
+def check_mode_options(given, mode):
+    """Raise UsageError for an option the GAN of ``mode`` has no use for."""
+    gan = gans.of_mode(mode)
+    if not gan.pretrain:
+        for name in ("pretrained", "pretrain_epochs"):
+            if name in given:
+                raise UsageError(f"{opt(name)} does not apply to --mode {mode}, "
+                                 "which trains from scratch on the COVID pool only.")
+    if not gan.teachers:
+        with_teachers = " or ".join(m for m in gans.modes() if gans.of_mode(m).teachers)
+        for name in ("ema_decay", "ema_buffers"):
+            if name in given:
+                raise UsageError(f"{opt(name)} only applies to --mode {with_teachers} "
+                                 f"(--mode {mode} has no teacher).")
+    if "pretrained" in given and "pretrain_epochs" in given:
+        raise UsageError("--pretrained skips pretraining, so --pretrain-epochs cannot be given with it.")
+
+
+def complete(given, mode, preset, device):
+    """Every setting of a fresh run: the given options, else the preset's and the mode's defaults."""
+    gan, defaults = gans.of_mode(mode), PRESET_DEFAULTS[preset]
+    return dict(
+        mode=mode, preset=preset, device=device,
+        lr=given.get("lr", defaults["lr"]),
+        d_lr=given.get("d_lr", defaults["d_lr"] or given.get("lr", defaults["lr"])),
+        pretrain_epochs=0 if not gan.pretrain or "pretrained" in given
+        else given.get("pretrain_epochs", defaults["pretrain_epochs"]),
+        finetune_epochs=given.get("finetune_epochs", defaults["finetune_epochs"]),
+        kaggle_factor=KAGGLE_FACTOR,
+        covid_factor=given.get("augment_factor", gan.augment_factor),
+        ema_decay=given.get("ema_decay", defaults["ema_decay"]) if gan.teachers else None,
+        ema_buffers=given.get("ema_buffers", "average"),
+        latent=given.get("latent", "normal"),
+        seed=given.get("seed", 0),
+        kaggle_dir=given.get("kaggle_dir"), covid_dir=given.get("covid_dir"),
+        covid_train_cap=given.get("covid_train_cap", PAPER_COVID_TRAIN),
+        max_iters_per_epoch=given.get("max_iters_per_epoch", defaults["max_iters_per_epoch"]),
+        pretrained=given.get("pretrained"),
+        batch_size=BATCH,
+        checkpoint_minutes=given.get("checkpoint_minutes", CHECKPOINT_MINUTES),
+    )
+
+
+def check_values(cfg):
+    """Raise UsageError for a number out of its range."""
+    positive = {"augment_factor": cfg["covid_factor"], "finetune_epochs": cfg["finetune_epochs"],
+                "covid_train_cap": cfg["covid_train_cap"]}
+    if gans.of_mode(cfg["mode"]).pretrain and not cfg["pretrained"]:
+        positive["pretrain_epochs"] = cfg["pretrain_epochs"]
+    for name, value in positive.items():
+        if value < 1:
+            raise UsageError(f"{opt(name)} must be at least 1, not {value}.")
+    if cfg["max_iters_per_epoch"] < 0:
+        raise UsageError(f"--max-iters-per-epoch must be 0 (no cap) or more, not {cfg['max_iters_per_epoch']}.")
+    for name in ("lr", "d_lr"):
+        if not (math.isfinite(cfg[name]) and cfg[name] > 0):
+            raise UsageError(f"{opt(name)} must be a positive number, not {cfg[name]}.")
+    if cfg["ema_decay"] is not None and not 0.0 <= cfg["ema_decay"] < 1.0:
+        raise UsageError(f"--ema-decay must be in [0, 1), not {cfg['ema_decay']}.")
+
+
+def resolve_folders(cfg):
+    """Drop a Kaggle folder the run never reads (with a note), check the folders and make them absolute."""
+    mode = cfg["mode"]
+    if cfg["kaggle_dir"] and (not gans.of_mode(mode).pretrain or cfg["pretrained"]):
+        # the baseline never reads the pretraining pool (so one script can pass the same options to every mode)
+        print(f"note: --kaggle-dir is ignored with {'--pretrained' if cfg['pretrained'] else f'--mode {mode}'}.",
+              file=sys.stderr)
+        cfg["kaggle_dir"] = None
+    for name in ("kaggle_dir", "covid_dir", "pretrained"):
+        if cfg[name] is not None and not Path(cfg[name]).is_dir():
+            raise UsageError(f"{opt(name)} {cfg[name]} is not a directory.")
+        if cfg[name] is not None:
+            cfg[name] = str(Path(cfg[name]).resolve())
+
+
+def resolve_options(args):
+    """Turn parsed arguments (absent = not given) into the run's complete settings.
+
+    With --resume: the given options only (``run.resume.load_resume`` reads the rest). Raises
+    UsageError for impossible combinations.
+    """
+    given = dict(vars(args))
+    check_given(given)
+    if "resume" in given:
+        return given
+    device = given.get("device", "cpu")
+    preset = given.get("preset", "paper" if device == "gpu" else "tiny")
+    mode = given.get("mode", "mtt")
+    check_mode_options(given, mode)
+    cfg = complete(given, mode, preset, device)
+    check_values(cfg)
+    resolve_folders(cfg)
+    if cfg["pretrained"]:
+        check_pretrained_run(Path(cfg["pretrained"]))
+    cfg["out"] = given.get("out") or \
+        f"runs/{mode}-{preset}-s{cfg['seed']}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    return cfg
+
+
+def check_pretrained_run(pre):
+    """Raise UsageError unless ``pre`` holds a finished pretraining stage, saying why not."""
+    if (pre / "pretrained.npz").is_file():
+        return
+    try:
+        options = rundir.read_json(pre / "config.json")["options"]
+    except (OSError, ValueError, KeyError, TypeError):
+        options = None
+    if options is None:
+        why = "it is not a training run"
+    elif options.get("mode") in gans.modes() and not gans.of_mode(options["mode"]).pretrain:
+        why = f"it is a {options['mode']} run, which has no pretraining stage; give an mtt or transfer run"
+    elif options.get("pretrained"):
+        why = f"it was itself fine-tuned from --pretrained {options['pretrained']}; give that run"
+    else:
+        why = "its pretraining stage has not finished"
+    raise UsageError(f"--pretrained {pre} holds no pretrained.npz: {why}.")
