@@ -8,7 +8,7 @@ change sides.
 
 Crops are drawn afresh each epoch; an epoch is ``factor x N`` crops, of which ``iterations_per_epoch``
 batches of ``batch_size // 2`` real crops are used (the other half of each GAN minibatch is generated).
-Paper: 5,649 Kaggle training images x 5 // 32 = 882 iterations per epoch (docs/design.md, "Epoch length
+Paper: 5,652 Kaggle training images x 5 // 32 = 883 iterations per epoch (docs/design.md, "Epoch length
 and soft augmentation").
 """
 import numpy as np
@@ -33,7 +33,7 @@ def crop_and_resize(images, boxes, size=None):
 
 
 def iterations_per_epoch(n_images, factor, batch_size=32):
-    """Minibatches per epoch: (n_images * factor) // batch_size (882 per paper Kaggle epoch)."""
+    """Minibatches per epoch: (n_images * factor) // batch_size (883 per paper Kaggle epoch)."""
     return (int(n_images) * int(factor)) // int(batch_size)
 
 
