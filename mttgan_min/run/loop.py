@@ -162,14 +162,15 @@ def save_epoch_outputs(run, state, stage, epoch, plot):
         plot_losses(run / "metrics.csv", run / "loss_curves.png")
 
 
-def run_schedule(cfg, run, state, pools, stop, log):
+def run_schedule(cfg, run, state, pools, stop, log, held_out=None):
     """``train_plain`` for a real run: from ``state``'s position to the end of the schedule, saving as it goes.
 
     Checkpoints: after every epoch, when stopped, and every ``cfg["checkpoint_minutes"]`` minutes of
     training (0: only those two), so a kill loses at most that much work. stop: a StopFlag; log: the
-    run's MetricsLog.
+    run's MetricsLog; held_out: {pool name: Dataset} of films never trained on, against which the
+    samples' realism is measured after every epoch (None: diversity only).
     """
-    Schedule(cfg, run, state, pools, stop, log).run()
+    Schedule(cfg, run, state, pools, stop, log, held_out).run()
 
 
 def epoch_batches(state, pool, stage):
@@ -189,8 +190,9 @@ def epoch_batches(state, pool, stage):
 class Schedule:
     """One call of ``run_schedule``: the run, its clocks, the stop flag and the log, and one method per job."""
 
-    def __init__(self, cfg, run, state, pools, stop, log):
+    def __init__(self, cfg, run, state, pools, stop, log, held_out=None):
         self.cfg, self.run_dir, self.state, self.pools, self.stop, self.log = cfg, run, state, pools, stop, log
+        self.held_out = held_out or {}
         self.stages = plan_stages(cfg)
         self.step = state.gan.step
         self.ckpt = run / "checkpoint.npz"
@@ -292,13 +294,17 @@ class Schedule:
         return stage_done
 
     def record_diversity(self, stage, bar):
-        """The diversity figures of the student G (and the exported teacher G) against the stage's pool."""
+        """The diversity figures of the student G (and the exported teacher G) against the stage's pool,
+        and their realism against the pool's held-out films."""
         state = self.state
         nets = [("student", state.G)]
         if state.final_generator_name() == "teacher":
             nets.append(("teacher", state.final_generator()))
+        held_out = self.held_out.get(stage["pool"])
         div = diversity_log.measure(nets, self.pools[stage["pool"]].images,
-                                    lambda G, z: infer(G, z, state.xp), self.cfg["latent"])
+                                    lambda G, z: infer(G, z, state.xp), self.cfg["latent"],
+                                    unseen=None if held_out is None else held_out.images,
+                                    unseen_groups=None if held_out is None else held_out.patients)
         diversity_log.record(self.run_dir, stage["name"], state.epoch, div)
         bar.write(diversity_log.summary(div))
 

@@ -39,6 +39,10 @@ FILES = (
     ("diversity.csv", "after every epoch, how varied the samples are: spread ratio and near-duplicate "
                       "rate of 256 samples against the stage's real images (student, and teacher)"),
     ("diversity.png", "the same against epochs"),
+    ("realism.csv", "after every epoch, how realistic the samples are against the stage's held-out real "
+                    "images: two-sample accuracy (0.5: a linear model cannot tell them apart), high-frequency "
+                    "power ratio and nearest-neighbour distance ratio (1: like new real images)"),
+    ("realism.png", "the same against epochs"),
     ("samples/<stage>_e<epoch>.png", "the fixed latent batch through G after every epoch (student | "
                                      "teacher side by side during MTT-GAN fine-tuning); the title says "
                                      "which stage and epoch"),
@@ -138,11 +142,14 @@ class RunLock:
         self.release()
 
 
-def write_index(run):
-    """RUN/README.txt: every file a run directory can hold, with what it is."""
+def write_index(run, results=()):
+    """RUN/README.txt: every file a run directory can hold, with what it is; then ``results`` (lines,
+    such as the final epoch's diversity and realism) when the run has ended."""
     width = max(len(name) for name, _ in FILES) + 2
     lines = ["This is a training run of mttgan-min (python -m mttgan_min.train). Its files:", ""]
     lines += [f"{name:<{width}}{text}" for name, text in FILES]
+    if results:
+        lines += ["", "At the end of the run:"] + list(results)
     text = "\n".join(lines) + "\n"
     atomic_write(Path(run) / "README.txt", lambda f: f.write(text.encode()))
 

@@ -20,7 +20,7 @@ from ..data import DataError, prepare_data
 from ..fileio import atomic_write
 from ..layers import REFERENCE
 from ..models import get_preset
-from . import rundir
+from . import diversity_log, rundir
 from .loop import BATCH, NonFiniteError, StopFlag, Stopped, iterations_of, plan_stages, run_schedule, \
     short_stage_warnings
 from .pictures import plot_losses
@@ -109,6 +109,13 @@ def load_pools(cfg, stages, resume, typed):
     return prepared, pools
 
 
+def held_out_films(prepared, pools):
+    """{pool name: Dataset}: the held-out test films of each pool's classes, which realism is measured
+    against after every epoch (never trained on; docs/design.md, "Realism after every epoch")."""
+    test = prepared.test
+    return {name: test.subset(np.isin(test.labels, np.unique(pool.labels))) for name, pool in pools.items()}
+
+
 def start_fresh(cfg, run, state, stages, prepared, pools, split, per_epoch):
     """Write a new run's files and its first checkpoint (from --pretrained's weights, if given)."""
     if cfg["pretrained"]:
@@ -161,12 +168,16 @@ def run_training(cfg, run, resume, typed=(), tier=REFERENCE):
                                 warn=lambda text: print(text, file=sys.stderr))
         try:
             with StopFlag() as stop:
-                run_schedule(cfg, run, state, pools, stop, log)
+                run_schedule(cfg, run, state, pools, stop, log, held_out_films(prepared, pools))
         except (Stopped, NonFiniteError):
             plot_losses(run / "metrics.csv", run / "loss_curves.png")  # the curves up to the stop
             raise
         finally:
             log.close()
+    final = diversity_log.final_lines(run)
+    rundir.write_index(run, final)
+    for line in final:
+        print(line)
     print(f"done: the final generator is {run / 'generator.npz'}; sample it with "
           f"python -m mttgan_min.sample --run {run} --n 64 --out {run / 'samples_final'}")
     return 0
