@@ -11,7 +11,8 @@ Then 256 images of each generator at the end (the MTT-GAN teacher G, its student
 Transfer GAN trained with the same seed ends with, since the teacher never feeds back -, the
 pretrained G, and the from-scratch G) are compared with the real COVID training images by the
 measures of lesson 12 (``mttgan_min.evaluation.quality`` and ``diversity``), and their per-epoch
-diversity logs (``RUN/diversity.csv``) are copied. Writes, next to this file:
+diversity logs (``RUN/diversity.csv``) are copied. For lesson 9 also: how much the student's and the
+teacher's images (same latents) change over the last fine-tuning epoch (50 steps). Writes, next to this file:
 
     teacher_vs_student.json / .png   lesson 9: what the teacher changes
     pretrained_vs_scratch.json / .png lesson 10: what pretraining changes
@@ -50,6 +51,18 @@ def load_g(path, group):
     return G.set_training(False)
 
 
+def last_epoch_change(run, z):
+    """Mean |G(z) now - G(z) one epoch earlier| per pixel, student and teacher (checkpoint.prev.npz holds
+    the previous epoch end when no timed checkpoint came in between)."""
+    from mttgan_min.run.checkpoint import load_checkpoint
+    _, meta = load_checkpoint(run / "checkpoint.prev.npz")
+    out = {"from": f"stage {meta['stage']} epoch {meta['epoch']} iteration {meta['iteration']}"}
+    for who, group in (("student", "G"), ("teacher", "G_teacher")):
+        now, before = load_g(run / "checkpoint.npz", group).forward(z), load_g(run / "checkpoint.prev.npz", group).forward(z)
+        out[who] = float(np.abs(now - before).mean())
+    return out
+
+
 def diversity_rows(run):
     with open(run / "diversity.csv", newline="") as f:
         return [{k: (float(v) if k not in ("stage", "generator") else v) for k, v in row.items()}
@@ -71,7 +84,7 @@ def measure(images, real, real_groups):
 
 def sample_sheet(path, rows, title):
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(8, 1.45 * len(rows) + 0.4))
+    fig = Figure(figsize=(8, 1.25 * len(rows) + 0.35))
     axes = fig.subplots(len(rows), 8, squeeze=False)
     for ax_row, (name, images) in zip(axes, rows.items()):
         for ax, img in zip(ax_row, images[:8]):
@@ -79,14 +92,16 @@ def sample_sheet(path, rows, title):
             ax.set_axis_off()
         ax_row[0].set_title(name, loc="left", fontsize=9)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.5 / fig.get_figheight(), wspace=0.05,
+                        hspace=0.3)
     fig.savefig(path, dpi=72)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--keep", metavar="DIR", help="write the run directories here and keep them")
+    p.add_argument("--keep", metavar="DIR", help="write the run directories here and keep them; runs already "
+                   "finished there (holding generator.npz) are measured again, not retrained")
     args = p.parse_args(argv)
     from mttgan_min.data import prepare_data
     from mttgan_min.models import sample_latent
@@ -94,10 +109,12 @@ def main(argv=None):
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="mttgan-figures-"))
     mtt, scratch = work / "mtt", work / "scratch"
     seed = ["--seed", str(args.seed)]
-    train(mtt, "--mode", "mtt", *seed)
-    train(scratch, "--mode", "baseline", "--augment-factor", "50", "--finetune-epochs", "4", *seed)
+    if not (mtt / "generator.npz").is_file():
+        train(mtt, "--mode", "mtt", *seed)
+    if not (scratch / "generator.npz").is_file():
+        train(scratch, "--mode", "baseline", "--augment-factor", "50", "--finetune-epochs", "4", *seed)
 
-    data = prepare_data(None, None, size=32, seed=args.seed, progress=False)
+    data = prepare_data(None, None, size=32, seed=args.seed, need_kaggle=False, progress=False)
     real, groups = data.covid_train.images, data.covid_train.patients
     z = sample_latent(np.random.default_rng(LATENT_SEED), N_IMAGES, 100, "normal", np.float32)
     gens = {"teacher G (MTT-GAN)": load_g(mtt / "checkpoint.npz", "G_teacher"),
@@ -108,7 +125,7 @@ def main(argv=None):
     measures = {name: measure(imgs, real, groups) for name, imgs in images.items()}
     measures["real COVID (reference)"] = measure(data.test.subset(data.test.labels == "covid").images, real, groups)
     for name, m in measures.items():
-        print(f"{name:<38}" + "  ".join(f"{k} {v:.3f}" for k, v in m.items()))
+        print(f"{name:<38}" + "  ".join(f"{k} {v:.3f}" for k, v in m.items()), flush=True)
 
     common = {"command": "PYTHONPATH=$PWD python docs/lesson_figures/make_figures.py", "seed": args.seed,
               "preset": "tiny", "n_images": N_IMAGES, "real": f"{len(real)} synthetic COVID training images",
@@ -116,7 +133,9 @@ def main(argv=None):
     names09 = ["teacher G (MTT-GAN)", "student G (MTT-GAN = Transfer GAN)", "real COVID (reference)"]
     names10 = ["student G (MTT-GAN = Transfer GAN)", "from scratch G (baseline x50)",
                "pretrained G (start of fine-tuning)", "real COVID (reference)"]
-    fig09 = dict(common, measures={k: measures[k] for k in names09},
+    change = last_epoch_change(mtt, z)
+    print("mean |change| of the images over the last fine-tuning epoch:", change, flush=True)
+    fig09 = dict(common, measures={k: measures[k] for k in names09}, last_epoch_change=change,
                  diversity_per_epoch=[r for r in diversity_rows(mtt) if r["stage"] == "finetune"])
     fig10 = dict(common, measures={k: measures[k] for k in names10},
                  diversity_per_epoch={"transfer (MTT-GAN student)": [r for r in diversity_rows(mtt)
