@@ -126,7 +126,7 @@ assert iterations_per_epoch(5652, 5) == 883 and iterations_per_epoch(159, 50) ==
 
 # %% [markdown]
 # > **Aside.** The default tiny schedule takes about two minutes on a 2-core CPU; this capped run
-# > takes about 30 s of the lesson's time (more on a busy machine).
+# > takes about 10 s of the lesson's time (more on a busy machine).
 
 # %%
 run = WORK / "mtt-tiny"
