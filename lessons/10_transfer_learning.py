@@ -222,13 +222,15 @@ assert 0 < d_teacher < d_student
 #   the pretraining gradients; the fine-tuning stage starts its own Adam;
 # * **the teachers** (MTT-GAN only): each starts as an inference-mode copy of its pretrained
 #   student (lesson 9).
-#
-# The paper does not say what happens to Adam's state at the boundary; this code chooses fresh
-# moments because the moments and Adam's bias correction would otherwise carry the Kaggle
-# gradients' scale into the first COVID steps. The paper does not say how the teachers start
-# either; this code starts them from the pretrained students because then the teacher is a good
-# network from the first fine-tuning step and needs no ramp-up of alpha (lesson 9).
-#
+
+# %% [markdown]
+# > **Aside.** The paper does not say what happens to Adam's state at the boundary; this code
+# > chooses fresh moments because the moments and Adam's step count would otherwise carry the
+# > Kaggle gradients' scale into the first COVID steps. The paper does not say how the teachers
+# > start either; this code starts them from the pretrained students because then the teacher is
+# > a good network from the first fine-tuning step and needs no ramp-up of alpha (lesson 9).
+
+# %% [markdown]
 # ### Exercise: the stage boundary
 #
 # Write `begin_fine_tuning(state, lr, d_lr, with_teachers, buffers="average")`. `state` is a dict

@@ -9,7 +9,8 @@
 # %% [markdown]
 # # Lesson 12: Measuring a GAN without downloaded weights (paper, Sec. VI, Figs. 6-9)
 #
-# The paper judges its generators by eye (Figs. 6-9) and through the classifiers of Tables I and II.
+# The paper trains four GANs (the baseline without and with augmentation, the Transfer GAN and
+# MTT-GAN) and judges them by eye (Figs. 6-9) and through the classifiers of Tables I and II.
 # The usual number, FID, needs an Inception network trained on ImageNet, which we cannot download.
 # What can we measure with the images alone?
 #
