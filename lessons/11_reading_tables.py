@@ -24,6 +24,11 @@
 import numpy as np
 import matplotlib.pyplot as plt
 
+from math import comb
+
+from scipy.stats import beta
+
+from mttgan_min.coursework import check
 from mttgan_min.evaluation import stats, tables, controls
 from mttgan_min.data import make_synthetic
 
@@ -32,8 +37,8 @@ from mttgan_min.data import make_synthetic
 #
 # With n = 136 test images an accuracy can only be a multiple of 1/136 (0.74 points). So
 # k = round(accuracy x n) recovers how many images were right, and the exact (Clopper-Pearson)
-# interval of k/n follows from the binomial distribution alone. SciPy computes it:
-# `scipy.stats.binomtest(k, n).proportion_ci(method="exact")`, wrapped as `stats.clopper_pearson`.
+# interval of k/n follows from the binomial distribution alone. The package takes it from SciPy
+# (`stats.clopper_pearson`); you will write it yourself below.
 
 # %%
 k, n = 101, 136
@@ -58,7 +63,10 @@ for c in checks:
 
 # %% [markdown]
 # The picture puts all 24 cells side by side. The intervals are about 10 points wide for the
-# weaker rows: with 136 test images, 96.32% and 94.11% are statistically the same number.
+# weaker rows: with 136 test images, 96.32% (131/136) and 94.11% (128/136) are not
+# distinguishable. Their intervals overlap almost entirely, and Fisher's exact test (section 2)
+# on the two 2x2 tables of right and wrong answers gives p = 0.57, far from any significance
+# level.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=False)
@@ -78,17 +86,42 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ### Exercise 1
-# The paper prints 100% with the interval "(1, 1)". What is the exact 95% interval of 136/136? When all
-# n trials succeed, the lower end solves p^n = 0.025. Compute it with `stats.clopper_pearson`.
+# ### Exercise: the exact interval from Beta quantiles
+#
+# The exact (Clopper-Pearson) interval at level 1 - alpha collects every p at which the observed k
+# is not too surprising on either side: its lower end is the p at which P(X >= k) = alpha/2 for
+# X ~ Binomial(n, p), its upper end the p at which P(X <= k) = alpha/2. Both tails are Beta
+# distributions in disguise: X >= k means that at least k of n uniform numbers fall below p, that
+# is, the k-th smallest of them does, and the k-th smallest of n uniform numbers has the
+# Beta(k, n - k + 1) distribution. So each end is a quantile of a Beta distribution
+# (`scipy.stats.beta.ppf(q, a, b)`, imported as `beta`): work out which quantile of which Beta
+# for each end (for the upper end, turn X <= k into a statement about X >= k + 1).
+#
+# Write `clopper_pearson(k, n, alpha=0.05)` -> `(low, high)`, floats, for 0 <= k <= n, with
+# `beta.ppf`, not with the package's `stats.clopper_pearson`. Mind the edges: what must each end
+# be when k = 0 or k = n, where one of the Beta's parameters would be 0? The paper prints 100%
+# with the interval "(1, 1)": your function will say what 136/136 really allows.
+#
+# The check compares your ends with SciPy's exact interval for a few (k, n) of the tables and the
+# edges; the grader also tries many other (k, n, alpha).
 
 # %%
-# Reference solution (replace it with yours):
-lo_100, hi_100 = stats.clopper_pearson(136, 136)
-print(f"136/136: ({lo_100:.4f}, {hi_100:.4f})")
+def clopper_pearson(k, n, alpha=0.05):
+    """Exact (Clopper-Pearson) interval of k successes in n trials at level 1 - alpha -> (low, high)."""
+    ### BEGIN SOLUTION
+    lower_end = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
+    upper_end = 1.0 if k == n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return lower_end, upper_end
+    ### END SOLUTION
+
 
 # %%
-assert abs(lo_100 - 0.025 ** (1 / 136)) < 1e-9 and hi_100 == 1.0, "the interval of 136/136 is (0.025^(1/136), 1)"
+clopper_pearson = check("clopper_pearson", clopper_pearson)
+
+# %%
+lo_100, hi_100 = clopper_pearson(136, 136)
+print(f"136/136: ({lo_100:.4f}, {hi_100:.4f}); 0/136: {tuple(round(v, 4) for v in clopper_pearson(0, 136))}")
+assert abs(lo_100 - 0.025 ** (1 / 136)) < 1e-9 and hi_100 == 1.0   # p^136 = 0.025 at the lower end
 
 # %% [markdown]
 # ## 2. Fisher's exact test: on accuracy, or on COVID recall?
@@ -135,28 +168,45 @@ print(f"McNemar: b = {m['b']}, c = {m['c']}, p = {m['p']:.3f}")
 # disagree, A wins 9, and that is unlikely for two equally good classifiers.
 
 # %% [markdown]
-# ### Exercise 2
-# Count the discordant pairs yourself (b: A right and B wrong; c: A wrong and B right) and compute the
-# two-sided exact p-value as 2 P(X <= min(b, c)) for X ~ Binomial(b + c, 1/2), capped at 1.
+# ### Exercise: McNemar's test by hand
+#
+# Write `mcnemar(right_a, right_b)` -> `(b, c, p)`: `right_a`, `right_b` are bool arrays (n,), one
+# entry per test image, True where classifier A (B) was right. Count the discordant images (b: A
+# right and B wrong; c: A wrong and B right) and compute the two-sided exact p-value as
+# 2 P(X <= min(b, c)) for X ~ Binomial(b + c, 1/2), capped at 1 (and 1 when no image is
+# discordant). Use integers and `math.comb` (imported), not SciPy. The check compares with
+# `stats.mcnemar_exact` on the two classifiers above; the grader also on random pairs and on ties.
 
 # %%
-from math import comb
+def mcnemar(right_a, right_b):
+    """Exact McNemar test of paired outcomes, bool (n,) each -> (b, c, two-sided p)."""
+    ### BEGIN SOLUTION
+    only_a = int(np.sum(right_a & ~right_b))
+    only_b = int(np.sum(~right_a & right_b))
+    trials, fewer = only_a + only_b, min(only_a, only_b)
+    tail = sum(comb(trials, i) for i in range(fewer + 1)) / 2 ** trials
+    return only_a, only_b, min(1.0, 2 * tail)
+    ### END SOLUTION
 
-# Reference solution (replace it with yours):
-b = int(np.sum(right_a & ~right_b))
-c = int(np.sum(~right_a & right_b))
-p_by_hand = min(1.0, 2 * sum(comb(b + c, i) for i in range(min(b, c) + 1)) / 2 ** (b + c))
 
 # %%
-assert (b, c) == (m["b"], m["c"]), "b and c are the counts of images only A / only B gets right"
-assert abs(p_by_hand - m["p"]) < 1e-12, "the exact McNemar p-value is a two-sided binomial test on b of b + c"
+mcnemar = check("mcnemar", mcnemar)
+
+# %%
+b, c, p_by_hand = mcnemar(right_a, right_b)
+print(f"by hand: b = {b}, c = {c}, p = {p_by_hand:.4f}")
+assert (b, c) == (m["b"], m["c"]) and abs(p_by_hand - m["p"]) < 1e-12
 
 # %% [markdown]
 # Testing MTT-GAN against five other rows is five tests; at alpha = 0.05 one of them comes out
 # "significant" by chance far more often than 5% of the time. Holm's step-down correction keeps the
 # family-wise error at alpha: sort the p-values, multiply the i-th smallest by (m - i + 1), and keep
-# the result non-decreasing. SciPy has Benjamini-Hochberg (`false_discovery_control`) but not Holm,
-# so `stats.holm` is those three lines over SciPy's p-values.
+# the result non-decreasing (`stats.holm`).
+
+# %% [markdown]
+# > **Aside.** SciPy has Benjamini-Hochberg (`scipy.stats.false_discovery_control`) but not Holm, so
+# > the package's `stats.holm` is those three lines over SciPy's p-values (docs/design.md, "Holm
+# > correction").
 
 # %%
 family = [0.004, 0.03, 0.04, 0.2, 0.01]
@@ -169,10 +219,13 @@ print("Holm:", np.round(stats.holm(family), 3).tolist())
 # Could the binary task be solved without the lungs? A logistic regression on the 4x4 mean-pooled
 # image (16 numbers: overall brightness, framing, where the body sits) is a classifier that cannot
 # see any opacity. On the real data the Kaggle normals are children and the COVID films mostly
-# adults: on the project's reduced copy of the real data at 32x32 the 4x4 model scores 92.6% and the
-# 8x8 one 94.9% on the 136 binary test images, and both call about 80 of 100 adult non-COVID films
-# "COVID" (docs/design.md, "Evaluation controls"). Here we try it on the
-# project's synthetic phantoms, where normal and COVID differ only inside the lungs.
+# adults, so age and framing alone can separate them. Here we try it on the project's synthetic
+# phantoms, where normal and COVID differ only inside the lungs.
+
+# %% [markdown]
+# > **Aside.** Measured on the project's reduced copy of the real data at 32x32: the 4x4 model
+# > scores 92.6% and the 8x8 one 94.9% on the 136 binary test images, and both call about 80 of
+# > 100 adult non-COVID films "COVID" (docs/design.md, "Evaluation controls").
 
 # %%
 kaggle = make_synthetic("kaggle", size=32, seed=0)
@@ -232,4 +285,4 @@ plt.show()
 # - Look at the probe rate: the fraction of adult non-COVID X-rays each binary classifier calls COVID.
 # - In `tests.csv`, find a pair of rows whose Fisher p-value on accuracy is above 0.05 but whose McNemar
 #   p-value is below: what do the discordant counts look like?
-# - Repeat exercise 1 for Table II: which rows of the paper overlap with the baseline's interval?
+# - Use your `clopper_pearson` on Table II: which rows of the paper overlap with the baseline's interval?

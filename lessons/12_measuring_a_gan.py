@@ -9,7 +9,8 @@
 # %% [markdown]
 # # Lesson 12: Measuring a GAN without downloaded weights (paper, Sec. VI, Figs. 6-9)
 #
-# The paper judges its generators by eye (Figs. 6-9) and through the classifiers of Tables I and II.
+# The paper trains four GANs (the baseline without and with augmentation, the Transfer GAN and
+# MTT-GAN) and judges them by eye (Figs. 6-9) and through the classifiers of Tables I and II.
 # The usual number, FID, needs an Inception network trained on ImageNet, which we cannot download.
 # What can we measure with the images alone?
 #
@@ -19,15 +20,20 @@
 # - **Do simple image statistics match?** (intensity histogram, power spectrum)
 #
 # A measure is only trustworthy if it gives the right answer where we know the answer. So we run each
-# one on three "generators" whose quality we know: held-out real images (a perfect generator), noisy
-# copies of the training images (a generator that memorised), and uniform noise (a broken one).
+# one on four "generators" whose quality we know: fresh real images (a perfect generator), noisy
+# copies of the training images (a generator that memorised), uniform noise (a broken one), and one
+# training film with fresh grain on every draw (a collapsed one).
+#
+# You write two pieces of these measures: the memorisation fractions of the nearest-neighbour test,
+# and the patient-grouped folds of the two-sample test.
 
 # %%
 import numpy as np
 import matplotlib.pyplot as plt
 
+from mttgan_min.coursework import check
 from mttgan_min.data import make_synthetic
-from mttgan_min.evaluation import quality
+from mttgan_min.evaluation import controls, quality
 from mttgan_min.evaluation.diversity import pairwise_distances
 
 # %% [markdown]
@@ -121,20 +127,36 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ### Exercise 1
-# Compute, for the noisy copies, the fraction of generated images whose nearest-training distance is
-# below the 5th percentile of `held_to_train`, using only `pairwise_distances` and NumPy.
+# ### Exercise: the memorisation fractions
+#
+# Write `memorisation_fractions(generated, train, heldout)` -> `(below_p1, below_p5)`: images are
+# arrays (N, S, S, 1), (M, S, S, 1) and (K, S, S, 1). For every generated image take its distance
+# to the nearest training image; for every held-out image the same; return the fractions of
+# generated images whose distance lies below the 1st and below the 5th percentile of the held-out
+# images' distances (`np.percentile`). Use `pairwise_distances(a, b)` (shape (len(a), len(b))) and
+# NumPy. The check compares with `quality.nearest_neighbours` on small random images with and
+# without copies; the grader also tries other sizes and mixtures.
 
 # %%
-copies = candidates["noisy copies (memorised)"]
-# Reference solution (replace it with yours):
-gen_to_train = pairwise_distances(copies, train).min(axis=1)
-fraction_p5 = float(np.mean(gen_to_train < np.percentile(held_to_train, 5)))
-print(f"fraction below the 5th percentile: {fraction_p5:.2f}")
+def memorisation_fractions(generated, train, heldout):
+    """Fractions of generated images closer to the training set than the held-out images' 1st / 5th percentile."""
+    ### BEGIN SOLUTION
+    nearest_gen = pairwise_distances(generated, train).min(axis=1)
+    nearest_new = pairwise_distances(heldout, train).min(axis=1)
+    p1, p5 = np.percentile(nearest_new, [1, 5])
+    return float(np.mean(nearest_gen < p1)), float(np.mean(nearest_gen < p5))
+    ### END SOLUTION
+
 
 # %%
-assert fraction_p5 == quality.nearest_neighbours(copies, train, heldout)["fraction_below_p5"]
-assert fraction_p5 > 0.9, "noisy copies must be flagged as memorised"
+memorisation_fractions = check("memorisation_fractions", memorisation_fractions)
+
+# %%
+for name in ("fresh real (perfect)", "noisy copies (memorised)"):
+    below_p1, below_p5 = memorisation_fractions(candidates[name], train, heldout)
+    print(f"{name:<28} below p1: {below_p1:.2f}  below p5: {below_p5:.2f}")
+assert memorisation_fractions(candidates["noisy copies (memorised)"], train, heldout)[1] > 0.9, \
+    "noisy copies must be flagged as memorised"
 
 # %% [markdown]
 # ## Diversity and coverage
@@ -165,7 +187,10 @@ assert collapsed["spread_ratio"] > 0.7 and collapsed["layout_spread_ratio"] < 0.
 # Average the squared Fourier magnitude of the images over rings of equal frequency. Natural images
 # fall off smoothly; noise is flat; a generator built from stride-2 transposed convolutions (the
 # paper's, Sec. IV, Fig. 5) tends to leave a checkerboard, a bump at the highest frequencies.
-# Right of the dotted line (0.5 cycles per pixel) lie the diagonal frequencies beyond Nyquist.
+# Each axis's frequency runs up to 0.5 cycles per pixel (Nyquist); the ring radius
+# sqrt(fx^2 + fy^2) runs up to 0.707 at the corner (0.5, 0.5). Right of the dotted line (radius
+# 0.5) lie only diagonal frequencies, every one of them still within Nyquist on each axis; the
+# x + y checkerboard is the corner itself, at 0.707.
 
 # %%
 board = 0.06 * (np.indices((32, 32)).sum(axis=0) % 2)[None, :, :, None]
@@ -184,19 +209,73 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ### Exercise 2
-# The checkerboard adds only 0.06 to half of the pixels, hard to see by eye. Use
-# `quality.spectrum_distance` to compute its `high_frequency_ratio` against the training images, and
-# the same for the clean held-out images.
+# The checkerboard adds only 0.06 to half of the pixels, hard to see by eye. `quality.spectrum_distance`
+# sums the power at radius 0.5 and beyond, generated over real:
 
 # %%
-# Reference solution (replace it with yours):
 ratio_board = quality.spectrum_distance(checkered, train)["high_frequency_ratio"]
 ratio_clean = quality.spectrum_distance(heldout, train)["high_frequency_ratio"]
 print(f"high-frequency power vs training: checkerboard {ratio_board:.1f}x, clean {ratio_clean:.2f}x")
+assert ratio_board > 5 * ratio_clean, "the checkerboard puts its power at the highest frequencies"
+
+# %% [markdown]
+# ## Folds that keep each patient whole
+#
+# Back to the two-sample test and its leak. Cross-validation deals the images into folds; the
+# judge is trained on all folds but one and scored on the one left out. When a patient's films
+# sit in two folds, the judge meets the patient in training and again in testing.
+#
+# ### Exercise: grouped folds
+#
+# Write `grouped_folds(groups, folds, rng)` -> an int array (N,) of fold numbers 0..folds-1:
+# `groups` (N,) holds each image's patient key (strings or integers), `rng` a seeded NumPy
+# generator. Every image of a patient goes to the same fold; the patients are dealt out in a random
+# order drawn from `rng` (so two equally seeded calls agree), such that the numbers of patients in
+# any two folds differ by at most one. (`np.unique(..., return_inverse=True)` gives every image
+# the index of its patient among the distinct patients.) The check tests these properties on 23
+# patients; the grader on other group sizes and fold counts, and that another seed deals
+# differently.
 
 # %%
-assert ratio_board > 5 * ratio_clean, "the checkerboard puts its power at the highest frequencies"
+def grouped_folds(groups, folds, rng):
+    """Fold number (N,) of every image, 0..folds-1, whole groups to one fold, groups dealt in a seeded order."""
+    ### BEGIN SOLUTION
+    keys, index = np.unique(np.asarray(groups), return_inverse=True)
+    deal = rng.permutation(len(keys)) % folds
+    return deal[index.ravel()]
+    ### END SOLUTION
+
+
+# %%
+grouped_folds = check("grouped_folds", grouped_folds)
+
+# %% [markdown]
+# With your folds, the two-sample accuracy of the pixel-logistic judge (as `quality.two_sample_test`
+# computes it: equal numbers of both kinds, five folds), once with every image its own group (the
+# leak) and once with the patients kept whole. Both sides are real images here, so the honest
+# answer is about 0.5:
+
+# %%
+def two_sample_accuracy(generated, real, generated_groups, real_groups, folds=5, seed=0):
+    """Cross-validated accuracy of the 8x8 pixel-logistic judge telling generated (1) from real (0)."""
+    rng = np.random.default_rng(seed)
+    m = min(len(generated), len(real))
+    gi, ri = rng.permutation(len(generated))[:m], rng.permutation(len(real))[:m]
+    x = np.concatenate([generated[gi], real[ri]])
+    y = np.repeat([1, 0], m)
+    fold = np.concatenate([grouped_folds(np.asarray(generated_groups)[gi], folds, rng),
+                           grouped_folds(np.asarray(real_groups)[ri], folds, rng)])
+    correct = 0
+    for f in range(folds):
+        judge = controls.fit_pixel_logistic(x[fold != f], y[fold != f], n_classes=2, grid=8, l2=1e-2)
+        correct += int(np.sum(judge.predict(x[fold == f]) == y[fold == f]))
+    return correct / (2 * m)
+
+
+acc_leaky = two_sample_accuracy(fresh, train, np.arange(len(fresh)), np.arange(len(train)))
+acc_whole = two_sample_accuracy(fresh, train, fresh_patients, train_patients)
+print(f"fresh real vs training: images as groups {acc_leaky:.2f}, patients kept whole {acc_whole:.2f}")
+print(f"(the package's two_sample_test above: {leaky['accuracy']:.2f} and {grouped['accuracy']:.2f})")
 
 # %% [markdown]
 # ## What to try next
