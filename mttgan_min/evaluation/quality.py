@@ -13,8 +13,8 @@ FID needs an Inception network we cannot download, so these measures use only th
 - **diversity** (evaluation.diversity) plus *coverage*: the fraction of held-out images that have a
   generated image inside their 5-nearest-real-neighbour ball (Naeem et al., 2020);
 - **image statistics**: Wasserstein distance between intensity histograms, and the radially averaged
-  power spectrum (strided transposed convolutions leave a checkerboard: excess power at and
-  beyond Nyquist).
+  power spectrum (strided transposed convolutions leave a checkerboard: excess power at the highest
+  frequencies, up to the spectrum's corner (0.5, 0.5) cycles/pixel, the Nyquist frequency of both axes).
 
 Images are NumPy arrays (N, S, S, 1) in [0, 1].
 """
@@ -112,8 +112,9 @@ def radial_power_spectrum(images, window=False):
     """Mean power spectrum of the images, averaged over rings of equal spatial frequency.
 
     images (N, S, S, 1) -> (freq (R,), power (R,)), freq in cycles per pixel from 0 to the corner of
-    the spectrum, 0.5 * sqrt(2) (the rings beyond 0.5 hold the diagonal frequencies, where the
-    (x + y) checkerboard of a strided transposed convolution sits). Each image's mean is removed
+    the spectrum, 0.5 * sqrt(2) (rings of radius above 0.5 hold diagonal frequencies, each axis
+    still within its Nyquist limit of 0.5; the (x + y) checkerboard of a strided transposed
+    convolution sits at the corner, (0.5, 0.5)). Each image's mean is removed
     first so the DC term does not dominate. ``window``: multiply by a 2-D Hann window first, so that
     the jump between opposite borders (the FFT treats the image as periodic) does not leak power
     into every frequency; without it a film's bright border alone fills the high frequencies.
@@ -133,8 +134,8 @@ def radial_power_spectrum(images, window=False):
 
 def spectrum_distance(generated, real):
     """{"log_distance": mean |log10 P_gen / P_real| over the non-zero frequency rings,
-    "high_frequency_ratio": total power at frequencies >= 0.5 cycles/pixel (Nyquist and the diagonal
-    beyond it), generated over real: >> 1 for a checkerboard or for noise}."""
+    "high_frequency_ratio": total power at radial frequencies >= 0.5 cycles/pixel (an axis at
+    its Nyquist limit, and the diagonal frequencies out to the corner), generated over real: >> 1 for a checkerboard or for noise}."""
     f, pg = radial_power_spectrum(generated)
     _, pr = radial_power_spectrum(real)
     tiny = 1e-20
