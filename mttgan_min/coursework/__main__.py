@@ -22,8 +22,8 @@ def positive_float(text):
 def build_parser():
     p = argparse.ArgumentParser(
         prog="python -m mttgan_min.coursework", formatter_class=HelpFormatter,
-        description="The coursework tools: write the student version of the lessons (solutions cut out) "
-                    "and grade lessons that students hand in.",
+        description="The coursework tools: write the student version of the lessons (solutions cut out)\n"
+                    "and grade the lessons that students hand in.",
         epilog="examples:\n"
                "  python -m mttgan_min.coursework release student/          # student/NN_topic.py and .ipynb\n"
                "  python -m mttgan_min.coursework grade handed_in/alice/    # one row per exercise\n"
@@ -33,11 +33,12 @@ def build_parser():
 
     r = sub.add_parser(
         "release", formatter_class=HelpFormatter, help="write the student version of every lesson",
-        description="Write the student version of every lesson (lessons/NN_topic.py) into OUT_DIR, as NN_topic.py "
-                    "and NN_topic.ipynb: each block from '### BEGIN SOLUTION' to '### END SOLUTION' becomes "
-                    "raise NotImplementedError(\"exercise NAME: ...\"). The lessons' README.md and the images "
-                    "they name are copied too. A lesson with unbalanced, nested or misplaced markers, or one "
-                    "that shows a solution line outside its block, is refused and nothing is written.")
+        description="Write the student version of every lesson (lessons/NN_topic.py) into OUT_DIR, as\n"
+                    "NN_topic.py and NN_topic.ipynb: each block from '### BEGIN SOLUTION' to '### END SOLUTION'\n"
+                    "becomes raise NotImplementedError(\"exercise NAME: write your solution here\"). The lessons'\n"
+                    "README.md and the images they name are copied too. A lesson whose markers are unbalanced,\n"
+                    "nested or outside a function, or that shows a solution line outside its block, is refused\n"
+                    "and nothing is written.")
     r.add_argument("out_dir", metavar="OUT_DIR", help="the folder to write into (outside the lessons folder)")
     r.add_argument("--lessons", metavar="DIR", default=None,
                    help="the folder of reference lessons (default: lessons/ of the checkout this package "
@@ -47,11 +48,14 @@ def build_parser():
 
     g = sub.add_parser(
         "grade", formatter_class=HelpFormatter, help="run lessons and report every exercise",
-        description="Run each lesson (a .py, an .ipynb, or a folder of them) in a subprocess with an empty "
-                    "temporary working directory and MPLBACKEND=Agg, with the exercises' hidden cases on, "
-                    "and print one row per exercise of the lesson: passed, failed (with the check's "
-                    "message), not attempted, not reached (the lesson stopped before its check) or timed out. "
-                    "Exit status 0 when every exercise passed, 1 otherwise, 2 for a usage error.")
+        description="Run each lesson (a .py, an .ipynb, or a folder of them) in a subprocess of its own, in an\n"
+                    "empty temporary working directory, with MPLBACKEND=Agg and the exercises' hidden cases on,\n"
+                    "and print one row per exercise of the lesson: passed, failed (with the check's message),\n"
+                    "not attempted, not reached (the lesson stopped before its check; the end of its stderr\n"
+                    "is shown) or timed out. The exercises a lesson should check are found from the NN of\n"
+                    "its file name. A progress line per lesson goes to stderr. Exit status 0 when every\n"
+                    "exercise passed, 1 otherwise, 2 for a usage error. The lessons run as the student wrote\n"
+                    "them: grade untrusted work inside a sandbox or container.")
     g.add_argument("paths", nargs="+", metavar="PATH",
                    help="a lesson NN_topic.py or NN_topic.ipynb, or a folder of them (where both exist the newer "
                         "one is graded)")

@@ -13,7 +13,8 @@ exercise function::
 ``raise NotImplementedError("exercise NAME: write your solution here")``, NAME being the exercise
 that ``check("NAME", my_function)`` names (or the function's own name when no check names it).
 It refuses a lesson whose markers are unbalanced, nested or outside a function, and a lesson whose
-released text still holds a solution line (the answer printed elsewhere in the lesson).
+released text still holds a solution line elsewhere (in code, a comment or a markdown cell: the
+answer printed outside its block).
 """
 import ast
 import io
@@ -147,14 +148,19 @@ def stub(name):
     return f'raise NotImplementedError("exercise {name}: write your solution here")'
 
 
+def _bare(line):
+    """A line without indentation and comment signs: how it reads in code, in a comment or in markdown."""
+    return line.strip().lstrip("#").strip()
+
+
 def solution_lines(text, blocks):
-    """The stripped solution lines a released lesson must not show, those with a letter or digit."""
+    """The solution lines a released lesson must not show (``_bare``, those with a letter or digit)."""
     lines = text.splitlines()
     found = set()
     for block in blocks:
         for line in lines[block.begin:block.end - 1]:
             if any(c.isalnum() for c in line):
-                found.add(line.strip())
+                found.add(_bare(line))
     return found
 
 
@@ -165,7 +171,8 @@ def student_version(text, where="the lesson"):
     for block in reversed(blocks):
         lines[block.begin - 1:block.end] = [block.indent + stub(block.name) + "\n"]
     released = "".join(lines)
-    leaked = [line for line in released.splitlines() if line.strip() in solution_lines(text, blocks)]
+    answers = solution_lines(text, blocks)
+    leaked = [line for line in released.splitlines() if _bare(line) in answers]
     if leaked:
         raise UsageError(f"{where}: the solution line {leaked[0].strip()!r} also appears outside its "
                          f"solution block, so the release would show the answer.")
