@@ -363,3 +363,12 @@ def test_help_lists_both_commands(capsys):
 
 def test_exercise_failed_is_an_assertion():
     assert issubclass(ExerciseFailed, AssertionError)
+
+
+def test_release_warns_of_an_answer_quoted_in_text(tmp_path, capsys):
+    folder = tmp_path / "lessons"
+    write_lesson(folder, "03_quoted.py", f"# %% [markdown]\n# The answer is `total = x.sum()`.\n\n# %%\n"
+                 f"def f(x):\n    {BEGIN}\n    total = x.sum()\n    return total\n    {END}\n")
+    assert main(["release", str(tmp_path / "student"), "--lessons", str(folder)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: 03_quoted.py, line 8 of the release" in err and "'total = x.sum()'" in err

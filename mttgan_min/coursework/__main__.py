@@ -70,7 +70,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         if args.command == "release":
-            written = releasing.release(args.out_dir, args.lessons, force=args.force)
+            written = releasing.release(args.out_dir, args.lessons, force=args.force,
+                                       warn=lambda m: print(f"warning: {m}", file=sys.stderr))
             lessons = sum(p.suffix == ".py" for p in written)
             print(f"released {lessons} lessons into {args.out_dir} ({len(written)} files)")
             return 0

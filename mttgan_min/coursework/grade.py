@@ -203,7 +203,10 @@ def format_table(result):
     """The grade as a text table: one row per exercise, each message indented below its row."""
     rows = result["exercises"]
     head = ("lesson", "exercise", "result")
-    cells = [(r["file"], r["exercise"], r["status"]) for r in rows]
+    names = {}
+    for r in rows:
+        names.setdefault(r["file"], set()).add(r["path"])
+    cells = [(r["file"] if len(names[r["file"]]) == 1 else r["path"], r["exercise"], r["status"]) for r in rows]
     widths = [max(len(c[k]) for c in cells + [head]) for k in range(3)]
     line = lambda c: "  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip()
     out = [line(head), line(tuple("-" * w for w in widths))]

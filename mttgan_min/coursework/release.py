@@ -164,8 +164,23 @@ def solution_lines(text, blocks):
     return found
 
 
-def student_version(text, where="the lesson"):
-    """The student's text of a lesson: every solution block replaced by its stub."""
+def hints_of_answers(released, answers, min_chars=8):
+    """(line number, solution line) where a released line holds a solution line inside other text."""
+    found = []
+    for number, line in enumerate(released.splitlines(), 1):
+        for answer in answers:
+            if len(answer) >= min_chars and answer != _bare(line) and re.search(
+                    rf"(?<![\w.]){re.escape(answer)}(?![\w(\[.])", line):
+                found.append((number, answer))
+    return found
+
+
+def student_version(text, where="the lesson", warn=None):
+    """The student's text of a lesson: every solution block replaced by its stub.
+
+    ``warn(message)``, when given, hears of each released line that holds a solution line inside
+    other text (a formula in backticks in a markdown cell, say): worth a look, not refused.
+    """
     blocks = solutions(text, where)
     lines = text.splitlines(keepends=True)
     for block in reversed(blocks):
@@ -176,6 +191,9 @@ def student_version(text, where="the lesson"):
     if leaked:
         raise UsageError(f"{where}: the solution line {leaked[0].strip()!r} also appears outside its "
                          f"solution block, so the release would show the answer.")
+    if warn is not None:
+        for number, answer in hints_of_answers(released, answers):
+            warn(f"{where}, line {number} of the release: shows the solution line {answer!r} inside other text")
     return released
 
 
@@ -209,12 +227,13 @@ def check_out_dir(out_dir, lessons_dir, force):
         raise UsageError(f"{out_dir} is not empty: give --force to write the release into it anyway.")
 
 
-def release(out_dir, lessons_dir=None, force=False, notebooks=True):
+def release(out_dir, lessons_dir=None, force=False, notebooks=True, warn=None):
     """Write the student version of every lesson into ``out_dir``; return the paths written.
 
     Each ``NN_topic.py`` becomes ``out_dir/NN_topic.py`` and ``out_dir/NN_topic.ipynb`` (jupytext),
     next to a copy of the lessons' README.md and the images the lessons name. Every lesson is
-    checked before anything is written, so a refused release writes nothing.
+    checked before anything is written, so a refused release writes nothing; ``warn`` is passed
+    to ``student_version``.
     """
     lessons_dir = Path(lessons_dir) if lessons_dir is not None else default_lessons_dir()
     if not lessons_dir.is_dir():
@@ -224,7 +243,7 @@ def release(out_dir, lessons_dir=None, force=False, notebooks=True):
         raise UsageError(f"{lessons_dir} holds no lessons (files named NN_topic.py).")
     check_out_dir(out_dir, lessons_dir, force)
     texts = {p: p.read_text(encoding="utf-8") for p in sources}
-    released = {p: student_version(t, p.name) for p, t in texts.items()}
+    released = {p: student_version(t, p.name, warn) for p, t in texts.items()}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
