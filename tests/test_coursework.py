@@ -264,6 +264,12 @@ def planted(dout, cache):
     x, w = cache
     return dout @ w.T * 0.5, x.T @ dout, dout.sum(axis=0)  # dx halved
 """, r"FAIL\s+x\s.*worst at \(\d+, \d+\)"),
+    ("dense_backward", """
+def planted(dout, cache):
+    x, w = cache
+    dx = dout @ w                                          # w not transposed: the shapes do not fit
+    return dx, x.T @ dout, dout.sum(axis=0)
+""", r"ValueError: matmul.*\n  raised in 03_planted_03\.py, line \d+: dx = dout @ w"),
 ]
 
 

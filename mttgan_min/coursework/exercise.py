@@ -150,13 +150,19 @@ _NOT_STUDENT_CODE = tuple(os.path.abspath(p) + os.sep for p in
                            *(sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib"))})
 
 
+def _is_student_code(filename):
+    path = os.path.abspath(filename)
+    parts = path.split(os.sep)
+    return not path.startswith(_NOT_STUDENT_CODE) and "site-packages" not in parts and "dist-packages" not in parts
+
+
 def _failure_message(err):
     """An assert's message as it is; any other error as its one line and the student's line that raised it."""
     if isinstance(err, AssertionError) and str(err):
         return str(err)
     message = "".join(traceback.format_exception_only(type(err), err)).strip()
     frames = [f for f in traceback.extract_tb(err.__traceback__)
-              if not os.path.abspath(f.filename).startswith(_NOT_STUDENT_CODE)]
+              if _is_student_code(f.filename)]
     if frames:
         frame = frames[-1]
         message += f"\n  raised in {os.path.basename(frame.filename)}, line {frame.lineno}: {frame.line}"
