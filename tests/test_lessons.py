@@ -4,7 +4,8 @@ Each lesson runs as a plain script in a subprocess: matplotlib's non-interactive
 temporary working directory, the repository first on PYTHONPATH, the synthetic phantoms
 (``MTTGAN_DATA`` unset) and ``MTTGAN_COURSEWORK_RESULTS`` set as the grader sets it, so every
 ``check`` in the lesson also runs its exercise's hidden cases and every exercise registered for the
-lesson must be recorded as passed. A lesson that runs is a lesson whose reference solutions are
+lesson must be recorded as passed (a lesson with no ``check`` call at all, not yet turned into
+coursework, is only run). A lesson that runs is a lesson whose reference solutions are
 right. The time limit is a generous timeout, not a wall-clock assertion, because a timing on a
 loaded machine is flaky.
 
