@@ -136,7 +136,11 @@ def solutions(text, where="the lesson"):
                              f"(markers outside a function cannot be released).")
         name = next((checked[f.name] for f in outer if f.name in checked), outer[0].name)
         begin_line = lines[open_at - 1]
-        blocks.append(Solution(open_at, line, begin_line[:len(begin_line) - len(begin_line.lstrip())], name))
+        indent = begin_line[:len(begin_line) - len(begin_line.lstrip())]
+        if len(indent) <= outer[0].col_offset:
+            raise UsageError(f"{where}, line {open_at}: '{BEGIN}' must be indented like the body of "
+                             f"{outer[0].name}().")
+        blocks.append(Solution(open_at, line, indent, name))
         open_at = None
     if open_at is not None:
         raise UsageError(f"{where}, line {open_at}: '{BEGIN}' is never closed by '{END}'.")
@@ -186,6 +190,11 @@ def student_version(text, where="the lesson", warn=None):
     for block in reversed(blocks):
         lines[block.begin - 1:block.end] = [block.indent + stub(block.name) + "\n"]
     released = "".join(lines)
+    try:
+        compile(released, where, "exec")
+    except SyntaxError as err:
+        raise UsageError(f"{where}: the released lesson would not be valid Python (line {err.lineno}: "
+                         f"{err.msg}); check the markers' places.") from None
     answers = solution_lines(text, blocks)
     leaked = [line for line in released.splitlines() if _bare(line) in answers]
     if leaked:
