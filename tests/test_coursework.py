@@ -183,6 +183,7 @@ def test_release_of_the_real_lessons_shows_no_solution(tmp_path, capsys):
     (f"def f(x):\n    {BEGIN}\n    {BEGIN}\n    return x\n    {END}\n    {END}\n", "cannot nest"),
     (f"{BEGIN}\nx = 1\n{END}\n", "outside a function"),
     (f"def f(x):\n    y = x\n{BEGIN}\n    return y\n    {END}\n", "indented like the body of f()"),
+    (f"def f(x):\n    {BEGIN}\n    return x +\n    {END}\n", "not valid Python"),
     (f"def f(x):\n    ### BEGIN SOLUTION please\n    return x\n    {END}\n", "line of its own"),
     (f"def f(x):\n    {BEGIN}\n    return x + 41\n    {END}\n\n\nprint(1)\n# return x + 41\n", "also appears"),
     (f"def f(x):\n    {BEGIN}\n    return x + 41\n    {END}\n\n\n# %% [markdown]\n# return x + 41\n", "also appears"),

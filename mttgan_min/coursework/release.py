@@ -117,7 +117,10 @@ def solutions(text, where="the lesson"):
     markers = _marker_comments(text, where)
     if not markers:
         return []
-    tree = ast.parse(text)
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as err:
+        raise UsageError(f"{where}, line {err.lineno}: not valid Python ({err.msg}).") from None
     lines = text.splitlines()
     functions, checked = _functions(tree), _checked_names(tree)
     blocks, open_at = [], None
