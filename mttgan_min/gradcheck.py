@@ -113,9 +113,11 @@ def compare(name, analytic, f, x, h=1e-5, tol=TOLERANCE, max_entries=None, rng=N
     batch norm, so that round-off (~1e-9) is not counted as an error.
     """
     rng = np.random.default_rng(0) if rng is None else rng
+    analytic = np.asarray(analytic, float)
+    if analytic.shape != np.shape(x):
+        raise ValueError(f"the gradient of {name} has shape {analytic.shape}, expected {np.shape(x)} like {name}")
     indices = _sample_indices(x.shape, max_entries, rng)
     numeric = numeric_gradient(f, x, h, indices)
-    analytic = np.asarray(analytic, float)
     if indices is not None:
         analytic = np.array([analytic[i] for i in indices])
         errors = relative_error(analytic, numeric, floor)

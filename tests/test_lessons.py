@@ -1,17 +1,25 @@
-"""The lessons (``lessons/NN_topic.py``) run top to bottom and convert to notebooks.
+"""The lessons (``lessons/NN_topic.py``) run top to bottom, pass their exercises and convert to notebooks.
 
-Each lesson runs as a plain script in a subprocess, the way a student runs it with
-``python lessons/NN_topic.py``: matplotlib's non-interactive Agg backend, a temporary working
-directory, the repository on PYTHONPATH, and the synthetic phantoms (``MTTGAN_DATA`` unset). Its
-exercises end in asserts and gradient checks, so a lesson that runs is a lesson whose reference
-solutions are right. The time limit is a generous timeout, not a wall-clock assertion, because
-a timing on a loaded machine is flaky; the measured times are listed in ``lessons/README.md``.
+Each lesson runs as a plain script in a subprocess: matplotlib's non-interactive Agg backend, a
+temporary working directory, the repository first on PYTHONPATH, the synthetic phantoms
+(``MTTGAN_DATA`` unset) and ``MTTGAN_COURSEWORK_RESULTS`` set as the grader sets it, so every
+``check`` in the lesson also runs its exercise's hidden cases and every exercise registered for the
+lesson must be recorded as passed (a lesson with no ``check`` call at all, not yet turned into
+coursework, is only run). A lesson that runs is a lesson whose reference solutions are
+right. The time limit is a generous timeout, not a wall-clock assertion, because a timing on a
+loaded machine is flaky.
+
+One more run is the README's: ``python lessons/03_backprop_by_hand.py`` from the repository root
+with no PYTHONPATH at all, which works because the set-up (``pip install -r requirements.txt``)
+installs the package in editable mode; the same install lets a notebook whose kernel runs in
+``lessons/`` import it.
 
 The notebook side: jupytext reads the percent-format source, writes it as ``.ipynb`` and reads that
 back, and the cells must come through unchanged.
 
 Lessons are found by their file names, so a new lesson is tested as soon as it exists.
 """
+import json
 import os
 import re
 import subprocess
@@ -20,6 +28,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from mttgan_min.coursework import RESULTS_ENV, lesson_exercises
 
 jupytext = pytest.importorskip("jupytext")
 
@@ -53,9 +63,14 @@ def untracked_files():
 
 def run_lesson(path, tmp_path, data_dir=None):
     before = untracked_files()
+    results = tmp_path / "coursework_results.jsonl"
+    env = lesson_env(data_dir)
+    env[RESULTS_ENV] = str(results)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
     start = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, str(path)], cwd=tmp_path, env=lesson_env(data_dir),
+        proc = subprocess.run([sys.executable, str(path)], cwd=workdir, env=env,
                               capture_output=True, text=True, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
         pytest.fail(f"{path.name} did not finish within {TIMEOUT_S} s")
@@ -64,6 +79,17 @@ def run_lesson(path, tmp_path, data_dir=None):
                                   f"--- stdout (end) ---\n{proc.stdout[-3000:]}\n"
                                   f"--- stderr (end) ---\n{proc.stderr[-5000:]}")
     print(f"{path.name}: {seconds:.1f} s")
+    rows = [json.loads(line) for line in results.read_text().splitlines()] if results.is_file() else []
+    status = {}
+    for row in rows:
+        status.setdefault(row["exercise"], row)
+    # A lesson not yet converted to the coursework (no check() call at all) is only run.
+    expected = lesson_exercises(int(path.name[:2])) if "check(" in path.read_text() else []
+    for exercise in expected:
+        row = status.get(exercise.name)
+        assert row is not None, f"{path.name} never checks its exercise {exercise.name!r}"
+        assert row["status"] == "passed", (f"{path.name}: exercise {exercise.name} is {row['status']} with the "
+                                           f"reference solution:\n{row['message']}")
     after = untracked_files()
     if before is not None and after is not None:
         # Another lesson's source appearing meanwhile is not this lesson's doing.
@@ -80,6 +106,35 @@ def test_lessons_exist():
 @pytest.mark.parametrize("path", LESSONS, ids=[p.stem for p in LESSONS])
 def test_lesson_runs(path, tmp_path):
     run_lesson(path, tmp_path)
+
+
+def test_lesson_runs_the_readme_way():
+    """``python lessons/03_backprop_by_hand.py`` from the repository root with no PYTHONPATH.
+
+    The set-up's editable install (``-e .`` in requirements.txt) is what makes the package
+    importable there, and in a notebook kernel whose working directory is ``lessons/``.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MTTGAN_DATA", RESULTS_ENV)}
+    env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+    probe = subprocess.run([sys.executable, "-c", "import pathlib, mttgan_min; "
+                            "print(pathlib.Path(mttgan_min.__file__).resolve())"],
+                           cwd=REPO / "lessons", env=env, capture_output=True, text=True, timeout=60)
+    assert probe.returncode == 0, ("mttgan_min cannot be imported without PYTHONPATH from lessons/ (where a "
+                                   "notebook's kernel runs): run `pip install -r requirements.txt` from the "
+                                   f"repository root, which installs it in editable mode.\n{probe.stderr[-2000:]}")
+    where = Path(probe.stdout.strip().splitlines()[-1])
+    if REPO.resolve() not in where.parents:
+        pytest.skip(f"mttgan_min is installed from {where.parent.parent}, not from this checkout {REPO}: "
+                    "run `pip install -r requirements.txt` here to test this checkout's set-up")
+    lesson = REPO / "lessons" / "03_backprop_by_hand.py"
+    before = untracked_files()
+    proc = subprocess.run([sys.executable, str(lesson.relative_to(REPO))], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert proc.returncode == 0, f"{lesson.name} failed run the README's way:\n{proc.stderr[-5000:]}"
+    after = untracked_files()
+    if before is not None and after is not None:
+        new = {f for f in after - before if not re.fullmatch(r"lessons/\d\d_\w+\.py", f)}
+        assert not new, f"{lesson.name} wrote into the repository: {sorted(new)}"
 
 
 def cells(notebook):

@@ -28,6 +28,7 @@ import importlib
 import json
 import os
 import pkgutil
+import sysconfig
 import traceback
 from dataclasses import dataclass, field
 from typing import Callable
@@ -144,11 +145,28 @@ def _record(exercise, status, message=""):
         f.write(json.dumps(row) + "\n")
 
 
+_NOT_STUDENT_CODE = tuple(os.path.abspath(p) + os.sep for p in
+                          {os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           *(sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib"))})
+
+
+def _is_student_code(filename):
+    path = os.path.abspath(filename)
+    parts = path.split(os.sep)
+    return not path.startswith(_NOT_STUDENT_CODE) and "site-packages" not in parts and "dist-packages" not in parts
+
+
 def _failure_message(err):
+    """An assert's message as it is; any other error as its one line and the student's line that raised it."""
     if isinstance(err, AssertionError) and str(err):
         return str(err)
-    tail = traceback.format_exception(type(err), err, err.__traceback__)[-3:]
-    return "".join(tail).strip()
+    message = "".join(traceback.format_exception_only(type(err), err)).strip()
+    frames = [f for f in traceback.extract_tb(err.__traceback__)
+              if _is_student_code(f.filename)]
+    if frames:
+        frame = frames[-1]
+        message += f"\n  raised in {os.path.basename(frame.filename)}, line {frame.lineno}: {frame.line}"
+    return message
 
 
 def check(name, fn):
