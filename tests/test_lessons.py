@@ -83,8 +83,8 @@ def run_lesson(path, tmp_path, data_dir=None):
     status = {}
     for row in rows:
         status.setdefault(row["exercise"], row)
-    # A lesson not yet converted to the coursework (no check() call at all) is only run.
-    expected = lesson_exercises(int(path.name[:2])) if "check(" in path.read_text() else []
+    expected = lesson_exercises(int(path.name[:2]))
+    assert expected, f"{path.name} has no registered exercise (mttgan_min/coursework/checks/)"
     for exercise in expected:
         row = status.get(exercise.name)
         assert row is not None, f"{path.name} never checks its exercise {exercise.name!r}"
