@@ -210,8 +210,8 @@ assert abs(alpha ** 248 - 0.780) < 1e-3 and alpha ** 24_800 < 1e-10
 # > **Aside.** The paper does not say what its teacher does with batch-norm statistics. This code
 # > averages them by default, as the keras-io GAN-ADA example averages every weight of its
 # > generator, because then the teacher is one consistent average of past students; `--ema-buffers
-# > copy` tries StyleGAN2-ADA's choice (its G_ema copies them). docs/design.md, "Batch-norm
-# > statistics of the teacher".
+# > copy` tries StyleGAN2-ADA's choice (its G_ema copies them).
+# > docs/design.md, "Batch-norm statistics of the teacher".
 
 # %%
 G = build_generator("tiny", rng=np.random.default_rng(0))

@@ -205,8 +205,8 @@ assert (b, c) == (m["b"], m["c"]) and abs(p_by_hand - m["p"]) < 1e-12
 
 # %% [markdown]
 # > **Aside.** SciPy has Benjamini-Hochberg (`scipy.stats.false_discovery_control`) but not Holm, so
-# > the package's `stats.holm` is those three lines over SciPy's p-values (docs/design.md, "Holm
-# > correction").
+# > the package's `stats.holm` is those three lines over SciPy's p-values
+# > (docs/design.md, "Holm correction").
 
 # %%
 family = [0.004, 0.03, 0.04, 0.2, 0.01]
