@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from mttgan_min import train
+from mttgan_min.run import session
 from mttgan_min.data import prepare_data
 
 
@@ -54,7 +55,7 @@ def test_covid_only_says_pretraining_is_synthetic(short_folder):
 
 def test_train_prints_the_summary_and_writes_the_report(tmp_path, monkeypatch, capsys):
     covid = covid_folder(tmp_path / "covid", 75, missing=(0,))
-    monkeypatch.setattr(train, "run_schedule", lambda *a, **k: None)            # the data part only
+    monkeypatch.setattr(session, "run_schedule", lambda *a, **k: None)          # the data part only
     run = tmp_path / "run"
     assert train.main(["--preset", "tiny", "--covid-dir", str(covid), "--out", str(run)]) == 0
     out = capsys.readouterr().out

@@ -22,9 +22,9 @@ PRIMITIVES = ("conv", "conv_weight_grad", "conv_input_grad", "conv_and_weight_gr
 
 
 def channel_sums(a, b=None):
-    """Per-channel sums over N, H, W of a, or of a * b: (N, H, W, C) -> (C,)."""
+    """Per-channel sums over every axis but the last of a, or of a * b: (N, H, W, C) or (N, C) -> (C,)."""
     values = a if b is None else a * b
-    return values.sum(axis=(0, 1, 2))
+    return values.sum(axis=tuple(range(values.ndim - 1)))
 
 
 REFERENCE = SimpleNamespace(name="reference", conv=conv.conv, conv_weight_grad=conv.conv_weight_grad,
