@@ -1,15 +1,15 @@
 """The exercises of lessons 1-4 (mttgan_min/coursework/checks/lesson01.py .. lesson04.py) can fail.
 
-For every exercise: the package's own function (the fallback) passes the visible and the hidden
-cases; a stub that raises NotImplementedError (what a released lesson holds) propagates out of the
-cases unchanged; and planted wrong answers, the slips students make, raise ExerciseFailed with a
-message that names the wrong array or entry.
+Planted wrong answers, the slips students make, raise ExerciseFailed with a message that names the
+wrong array or entry (that every fallback passes its own cases and a stub is "not attempted" is
+tested for all exercises at once in test_coursework.py).
 """
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from coursework_planted import fails
 
 from mttgan_min.coursework import ExerciseFailed, check, get, lesson_exercises
 from mttgan_min.coursework.checks import lesson01, lesson02, lesson04
@@ -22,21 +22,7 @@ NAMES = {1: ["patient_split"], 2: ["epoch_plan", "crop_box_to_pixels"], 3: ["den
 ALL = [name for names in NAMES.values() for name in names]
 
 
-def stub(*args, **kwargs):
-    raise NotImplementedError("exercise: not done")
 
-
-@pytest.mark.parametrize("name", ALL)
-def test_fallback_passes_visible_and_hidden_cases(name):
-    exercise = get(name)
-    exercise.cases(exercise.fallback)
-    exercise.hidden(exercise.fallback)
-
-
-@pytest.mark.parametrize("name", ALL)
-def test_stub_propagates(name):
-    with pytest.raises(NotImplementedError):
-        get(name).cases(stub)
 
 
 @pytest.mark.parametrize("lesson", sorted(NAMES))
@@ -49,15 +35,6 @@ def test_each_exercise_is_checked_in_its_lesson(lesson):
     called = re.findall(r'= check\("(\w+)", ', text)
     assert sorted(called) == sorted(NAMES[lesson]), called
 
-
-def fails(exercise, fn, *words, hidden=False):
-    """Run the cases (or the hidden ones) on fn; return the ExerciseFailed message, which must hold words."""
-    with pytest.raises(ExerciseFailed) as err:
-        (get(exercise).hidden if hidden else get(exercise).cases)(fn)
-    message = str(err.value)
-    for word in words:
-        assert word in message, f"{word!r} not in: {message}"
-    return message
 
 
 # --- lesson 1 -------------------------------------------------------------------------------
@@ -222,6 +199,9 @@ def test_hidden_cases_catch_a_bug_the_visible_ones_miss():
 
 
 def test_check_returns_the_fallback_for_a_stub_and_raises_for_a_bug(capsys):
+    def stub(*args, **kwargs):
+        raise NotImplementedError("exercise col2im: not done")
+
     assert check("col2im", stub) is col2im
     assert "not done" in capsys.readouterr().out
     with pytest.raises(ExerciseFailed, match="col2im"):

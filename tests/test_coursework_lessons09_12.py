@@ -1,14 +1,14 @@
-"""The exercises of lessons 9-12: the package's own versions pass, stubs propagate, planted bugs fail.
+"""The exercises of lessons 9-12: planted bugs fail (fallbacks and stubs: test_coursework.py).
 
 Each planted bug is a plausible student mistake; its ExerciseFailed message must name where the
 answer goes wrong (the array, the entry or the case), so a student can act on it.
 """
 import numpy as np
-import pytest
+from coursework_planted import fails
 from scipy import stats as sps
 
 from mttgan_min.adam import Adam
-from mttgan_min.coursework import ExerciseFailed, get, lesson_exercises
+from mttgan_min.coursework import get, lesson_exercises
 from mttgan_min.ema import EMATeacher
 from mttgan_min.evaluation.diversity import pairwise_distances
 
@@ -23,30 +23,7 @@ def test_lessons_register_their_exercises():
     assert [e.name for e in lesson_exercises(12)] == ["memorisation_fractions", "grouped_folds"]
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_fallback_passes_visible_and_hidden(name):
-    exercise = get(name)
-    exercise.cases(exercise.fallback)
-    exercise.hidden(exercise.fallback)
 
-
-@pytest.mark.parametrize("name", NAMES)
-def test_stub_propagates(name):
-    def stub(*args, **kwargs):
-        raise NotImplementedError(f"exercise {name}")
-    with pytest.raises(NotImplementedError):
-        get(name).cases(stub)
-
-
-def fails(name, fn, *words, hidden=False):
-    exercise = get(name)
-    with pytest.raises(ExerciseFailed) as err:
-        exercise.cases(fn)
-        if hidden:
-            exercise.hidden(fn)
-    for word in words:
-        assert word in str(err.value), str(err.value)
-    return str(err.value)
 
 
 # --- lesson 9 ----------------------------------------------------------------------------------
