@@ -270,6 +270,33 @@ def planted(dout, cache):
     dx = dout @ w                                          # w not transposed: the shapes do not fit
     return dx, x.T @ dout, dout.sum(axis=0)
 """, r"ValueError: matmul.*\n  raised in 03_planted_03\.py, line \d+: dx = dout @ w"),
+    ("batchnorm_backward", """
+def planted(dout, cache):
+    xc, g, istd, _ = cache
+    axes = tuple(range(dout.ndim - 1))
+    xh = xc * istd
+    db, dg = dout.sum(axis=axes), (dout * xh).sum(axis=axes)
+    return g * istd * (dout - (db + xh * dg)), dg, db      # the 1/N of the mean terms missing
+""", r"FAIL\s+x\s.*worst at \("),
+    ("col2im", """
+import numpy as np
+
+def planted(col, x_pad_shape, stride):
+    N, OH, OW, KH, KW, C = col.shape
+    image = np.zeros(x_pad_shape, dtype=col.dtype)
+    for i in range(KH):
+        for j in range(KW):                                # off by one: each patch one pixel too low
+            image[:, i + 1:i + 1 + stride * OH:stride, j:j + stride * OW:stride, :] += col[:, :, :, i, j, :][:, :image.shape[1] - i - 1]
+    return image
+""", r"col2im.*(not the adjoint|entries wrong|worst at)"),
+    ("adam_step", """
+import numpy as np
+
+def planted(p, g, m, v, t, lr=1e-5, beta1=0.5, beta2=0.999, eps=1e-7):
+    m = beta1 * m + (1 - beta1) * g                        # no bias correction
+    v = beta2 * v + (1 - beta2) * g * g
+    return p - lr * m / (np.sqrt(v) + eps), m, v
+""", r"(worst at|entries wrong)"),
 ]
 
 

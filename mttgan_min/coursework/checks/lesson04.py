@@ -74,8 +74,13 @@ def _col2im_case(fn, rng, N, H, W, C, K, stride, padding):
         raise ExerciseFailed(f"{where}: shape {mine.shape}, expected the padded image's {x_pad.shape}")
     left, right = float(np.sum(im2col(x_pad, K, K, stride, OH, OW) * col)), float(np.sum(x_pad * mine))
     if abs(left - right) > 1e-9 * max(1.0, abs(left)):
+        expected = col2im(col, x_pad.shape, stride)
+        wrong = np.argwhere(~np.isclose(mine, expected, rtol=1e-10, atol=1e-12))
+        first = tuple(int(v) for v in wrong[0]) if len(wrong) else None
         raise ExerciseFailed(f"{where}: not the adjoint of im2col: <im2col(x), c> = {left:+.10f} but "
-                             f"<x, col2im(c)> = {right:+.10f}")
+                             f"<x, col2im(c)> = {right:+.10f}"
+                             + (f"; {len(wrong)} of {expected.size} pixels wrong, the first at {first}: yours "
+                                f"{mine[first]:+.8e}, expected {expected[first]:+.8e}" if first else ""))
     assert_close(where, mine, col2im(col, x_pad.shape, stride))
 
 
