@@ -131,7 +131,7 @@ def time_calls(fn, xp, max_calls=MEASURE_CALLS, budget_s=MEASURE_BUDGET_S):
     """(seconds per call, calls timed): ``fn`` is called until ``max_calls`` calls or ``budget_s`` seconds;
     the first call pays one-time costs (memory, thread pools), so it counts only when it is the only one."""
     times = []
-    while len(times) < max_calls and sum(times) < budget_s:
+    while not times or (len(times) < max_calls and sum(times) < budget_s):
         backend.synchronize(xp)
         start = time.perf_counter()
         fn()
