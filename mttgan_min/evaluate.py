@@ -11,7 +11,9 @@ Outputs in --out: config.json, results.csv, table1.md, table2.md, tests.csv, con
 classifiers/<task>/<row>/<classifier>-seed<s>/ (curves.csv, curves.png, predictions.csv, result.json;
 checkpoint.npz only while that classifier trains), generated/ (the images used, with grids), quality/ (quality.json and
 pictures). Ctrl-C (or SIGTERM) stops after the current batch; --resume OUT continues (each classifier
-from its last finished epoch).
+from its last finished epoch). Before any work it prints its plan (``mttgan_min.plan``: the classifier
+jobs, their time estimated from a few batches timed here, the disk they need) and refuses a start the
+disk cannot hold; ``--plan`` prints it and stops.
 """
 import argparse
 import csv

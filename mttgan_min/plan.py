@@ -2,7 +2,7 @@
 
 ``reproduce`` and ``evaluate`` print one as they start (``--plan``: print it and exit, writing nothing)
 and refuse to start when the output folder's file system has less room than the plan's total plus
-``MARGIN``. Every count comes from the code that then runs (docs/design.md, "The plan"):
+``MARGIN``. Every count comes from the code that then runs:
 
 - a GAN job: the stages of ``run.loop.plan_stages`` for the complete ``train`` settings, each epoch
   ``run.loop.iterations_of`` iterations, (images x factor) // 32 capped by --max-iters-per-epoch;

@@ -184,3 +184,12 @@ def test_reproduce_help_explains_every_option(capsys):
         assert action.help and len(action.help) > 15, action.dest
     for words in ("10-bit mantissa", "1e-3 relative error", "docs/benchmarks.md", "--plan", "(default: 100 for paper"):
         assert words in text, words
+
+
+def test_cupy_tf32_set_by_the_user_is_recorded_on_the_gpu_only(monkeypatch):
+    from mttgan_min.run.options import complete
+    monkeypatch.setenv(backend.TF32_ENV, "1")
+    assert complete({}, "mtt", "paper", "gpu")["tf32"] is True
+    assert complete({}, "mtt", "tiny", "cpu")["tf32"] is False
+    monkeypatch.setenv(backend.TF32_ENV, "0")
+    assert complete({}, "mtt", "paper", "gpu")["tf32"] is False
