@@ -198,7 +198,7 @@ def measure(preset, device, kinds, given=None, tf32=False, say=print):
             fn = gan_iteration(preset, xp, fast.tier) if kind == "gan" else \
                 classifier_batch(kind, preset, xp, fast.tier)
             timing.seconds[kind], n = time_calls(fn, xp)
-            timing.how[kind] = f"median of {n} measured" if n > 1 else "1 measured"
+            timing.how[kind] = f"median of {n} measured" if n > 1 else "1 measured, one-time costs included"
             del fn
     return timing
 
