@@ -5,12 +5,18 @@ Every function in the package takes its array module ``xp`` from its inputs
 CuPy as ``np``. Randomness comes from explicit, seeded generators made here.
 """
 import functools
+import os
 
 import numpy as np
 
 DEVICES = ("cpu", "gpu")
 CUPY_HINT = ("install CuPy matching your CUDA driver, "
              "e.g. `pip install cupy-cuda12x` or `pip install cupy-cuda13x`")
+TF32_ENV = "CUPY_TF32"  # CuPy reads it at the first float32 matrix multiply, and keeps that mode for the process
+TF32_HELP = ("gpu only: cuBLAS multiplies float32 matrices in TF32 on the tensor cores (NVIDIA Ampere or newer): "
+             "float32's range but a 10-bit mantissa in the products, so about 1e-3 relative error per product "
+             "instead of float32's 1e-7; in exchange an iteration is typically up to about twice as fast on an "
+             "H100 (PyTorch's experience; this code's measurements: docs/benchmarks.md); recorded in config.json")
 
 
 class DeviceUnavailable(RuntimeError):
@@ -48,15 +54,35 @@ def gpu_available():
     return gpu_problem() is None
 
 
-def resolve_device(device):
+def tf32_from_environment():
+    """True when the user's environment already asks CuPy for TF32 (CUPY_TF32 set to a positive number)."""
+    try:
+        return int(os.environ.get(TF32_ENV, "0")) > 0
+    except ValueError:
+        return False
+
+
+def check_tf32(device, tf32):
+    """Raise DeviceUnavailable (one sentence) when TF32 is asked for on a device that has none."""
+    if tf32 and device != "gpu":
+        raise DeviceUnavailable("--tf32 needs --device gpu: TF32 is a mode of NVIDIA tensor cores, and the CPU "
+                                "always multiplies in full float32.")
+
+
+def resolve_device(device, tf32=False):
     """Return the array module for ``device`` ('cpu' -> numpy, 'gpu' -> cupy).
 
-    Raises DeviceUnavailable with a one-sentence reason for the GPU.
+    tf32: on the GPU, set CUPY_TF32=1 before CuPy is imported (CuPy reads it at its first float32 matrix
+    multiply, so it holds for the whole process); refused on the CPU. Raises DeviceUnavailable with a
+    one-sentence reason.
     """
+    check_tf32(device, tf32)
     if device == "cpu":
         return np
     if device != "gpu":
         raise DeviceUnavailable(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}.")
+    if tf32:
+        os.environ[TF32_ENV] = "1"
     problem = gpu_problem()
     if problem:
         raise DeviceUnavailable(problem)

@@ -11,7 +11,9 @@ Outputs in --out: config.json, results.csv, table1.md, table2.md, tests.csv, con
 classifiers/<task>/<row>/<classifier>-seed<s>/ (curves.csv, curves.png, predictions.csv, result.json;
 checkpoint.npz only while that classifier trains), generated/ (the images used, with grids), quality/ (quality.json and
 pictures). Ctrl-C (or SIGTERM) stops after the current batch; --resume OUT continues (each classifier
-from its last finished epoch).
+from its last finished epoch). Before any work it prints its plan (``mttgan_min.plan``: the classifier
+jobs, their time estimated from a few batches timed here, the disk they need) and refuses a start the
+disk cannot hold; ``--plan`` prints it and stops.
 """
 import argparse
 import csv
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from . import __version__, backend
+from . import __version__, backend, plan
 from .cli import HelpFormatter, UsageError, exit_code, non_negative_int, per_preset, positive_int, sigterm_as_interrupt
 from .data import DataError, prepare_data
 from .data.prepare import PAPER_COVID_TRAIN
@@ -89,8 +91,16 @@ def build_parser():
     a("--split-seed", type=non_negative_int, default=None, metavar="SEED",
       help="held-out split seed when only --generated folders are given (default: the runs' seed, else 0)")
     a("--device", choices=backend.DEVICES, default=None, help="cpu (NumPy) or gpu (CuPy) (default: cpu; with --resume: the recorded one)")
+    a("--tf32", action="store_true", help=backend.TF32_HELP + " (with --resume: the recorded one)")
     a("--out", metavar="DIR", default=None, help="the evaluation directory to create (required unless --resume)")
-    a("--resume", metavar="DIR", default=None, help="continue the evaluation in DIR (only --device may be given)")
+    a("--resume", metavar="DIR", default=None, help="continue the evaluation in DIR (only --device, --plan and "
+      "--seconds-per-batch may be given)")
+    a("--plan", action="store_true", help="print the plan (every classifier job with its epochs and batches, the "
+      "estimated time, the disk needed) and exit without writing anything; without it the plan is printed "
+      "before the work starts, and a start the disk cannot hold is refused")
+    a("--seconds-per-batch", metavar="NAME=S,...", default=None,
+      help="seconds of one training batch per classifier measured elsewhere, e.g. vgg19=2.5,alexnet=0.4, used for "
+           "the plan's time instead of timing a few batches here (default: time them here)")
     return p
 
 
@@ -169,6 +179,21 @@ def resolve_options(args, argv):
     for opt, d in (("kaggle-dir", kaggle_dir), ("covid-dir", covid_dir)):
         if d is not None and not Path(d).is_dir():
             raise UsageError(f"--{opt} {d} is not a directory.")
+    device = args.device or "cpu"
+    return dict(
+        gans={k: str(Path(v).resolve()) for k, v in gans.items()},
+        generated={k: str(Path(v).resolve()) for k, v in folders.items()},
+        kaggle_dir=None if kaggle_dir is None else str(Path(kaggle_dir).resolve()),
+        covid_dir=None if covid_dir is None else str(Path(covid_dir).resolve()),
+        controls=bool(args.controls), quality=bool(args.quality), **classifier_options(args, preset),
+        select=args.select, latent_seed=args.latent_seed, split_seed=split_seed, covid_train_cap=covid_train_cap,
+        preset=preset, device=device, tf32=bool(args.tf32) or (device == "gpu" and backend.tf32_from_environment()),
+        out=str(args.out), data_seed=0)
+
+
+def classifier_options(args, preset):
+    """The classifiers' settings at ``preset`` from the command line (raises UsageError): tasks,
+    classifiers, seeds, epochs, lr, images_per_class. ``reproduce`` plans its evaluation with them."""
     names = [c.strip() for c in args.classifiers.split(",") if c.strip()]
     bad = [c for c in names if c not in CLASSIFIER_NAMES]
     if bad or not names:
@@ -177,17 +202,9 @@ def resolve_options(args, argv):
     lr = d["lr"] if args.lr is None else args.lr
     if not (np.isfinite(lr) and lr > 0):
         raise UsageError(f"--lr must be a positive number, not {lr}.")
-    return dict(
-        gans={k: str(Path(v).resolve()) for k, v in gans.items()},
-        generated={k: str(Path(v).resolve()) for k, v in folders.items()},
-        kaggle_dir=None if kaggle_dir is None else str(Path(kaggle_dir).resolve()),
-        covid_dir=None if covid_dir is None else str(Path(covid_dir).resolve()),
-        tasks=["binary", "multiclass"] if args.task == "both" else [args.task],
-        classifiers=names, controls=bool(args.controls), quality=bool(args.quality),
-        seeds=_seeds(args.seeds, d["seeds"]), epochs=args.epochs or d["epochs"], lr=lr,
-        images_per_class=args.images_per_class or d["images_per_class"], select=args.select,
-        latent_seed=args.latent_seed, split_seed=split_seed, covid_train_cap=covid_train_cap, preset=preset,
-        device=args.device or "cpu", out=str(args.out), data_seed=0)
+    return dict(tasks=["binary", "multiclass"] if args.task == "both" else [args.task], classifiers=names,
+                seeds=_seeds(args.seeds, d["seeds"]), epochs=args.epochs or d["epochs"], lr=lr,
+                images_per_class=args.images_per_class or d["images_per_class"])
 
 
 # --- the held-out split ---------------------------------------------------------------------------
@@ -324,11 +341,49 @@ def write_results_csv(path, results):
     atomic_write(path, write)
 
 
-def run_evaluation(cfg, out, resume, argv=None, tier=REFERENCE):
-    xp = backend.resolve_device(cfg["device"])
+def load_data(cfg):
+    """The prepared data of an evaluation with settings ``cfg`` (``data.prepare_data``)."""
+    return prepare_data(cfg["kaggle_dir"], cfg["covid_dir"], size=PRESETS[cfg["preset"]].image_size,
+                        seed=cfg["split_seed"], covid_train_cap=cfg.get("covid_train_cap", PAPER_COVID_TRAIN))
+
+
+def held_out_count(prepared, task):
+    """How many held-out test images the classifiers of ``task`` are tested on."""
+    return int(np.isin(prepared.test.labels, TASK_CLASSES[task]).sum())
+
+
+def classifier_jobs(cfg, out, rows, test_counts):
+    """The evaluation's classifier jobs as ``plan.ClassifierJobs`` (one per task and classifier), with
+    those finished earlier in ``out`` counted; test_counts: {task: held-out images}."""
+    jobs = []
+    for task in cfg["tasks"]:
+        for name in cfg["classifiers"]:
+            done = sum((out / "classifiers" / task / row / f"{name}-seed{seed}" / "result.json").is_file()
+                       for row in rows for seed in cfg["seeds"])
+            jobs.append(plan.ClassifierJobs(task, name, list(rows), list(cfg["seeds"]), cfg["epochs"],
+                                            len(TASK_CLASSES[task]), cfg["images_per_class"], test_counts[task],
+                                            done))
+    return jobs
+
+
+def make_plan(cfg, out, prepared, seconds_per_batch=None, say=print):
+    """The evaluation's ``plan.Plan``: its classifier jobs, their time on cfg's device, the disk they need."""
+    names = list(cfg["gans"]) + list(cfg["generated"])
+    jobs = classifier_jobs(cfg, out, planned_rows(cfg, names), {t: held_out_count(prepared, t) for t in cfg["tasks"]})
+    fresh = [g for g in names if not (out / "generated" / f"{g}.npz").is_file()]
+    kinds = [j.classifier for j in jobs if j.todo]
+    timing = plan.measure(cfg["preset"], cfg["device"], list(dict.fromkeys(kinds)), seconds_per_batch,
+                          cfg.get("tf32", False), say)
+    title = (f"evaluate on the {cfg['device']}{' with TF32' if cfg.get('tf32') else ''}, preset {cfg['preset']}, "
+             f"into {out}")
+    return plan.Plan(title, classifier_jobs=jobs, timing=timing, data=plan.data_lines(prepared, cfg["split_seed"]),
+                     disk=plan.evaluation_disk(cfg["preset"], fresh, jobs, cfg["select"]))
+
+
+def run_evaluation(cfg, out, resume, argv=None, tier=REFERENCE, prepared=None):
+    xp = backend.resolve_device(cfg["device"], cfg.get("tf32", False))
     size = PRESETS[cfg["preset"]].image_size
-    prepared = prepare_data(cfg["kaggle_dir"], cfg["covid_dir"], size=size, seed=cfg["split_seed"],
-                            covid_train_cap=cfg.get("covid_train_cap", PAPER_COVID_TRAIN))
+    prepared = prepared or load_data(cfg)
     check_split(prepared, cfg)
     check_pools(prepared.kaggle_train, cfg["tasks"], cfg["images_per_class"])
     if resume:
@@ -396,8 +451,8 @@ def main(argv=None):
     out = None
     try:
         if args.resume:
-            given = [k for k, v in vars(args).items() if k not in ("resume", "device") and v not in
-                     (None, [], False, build_parser().get_default(k))]
+            given = [k for k, v in vars(args).items() if k not in ("resume", "device", "plan", "seconds_per_batch")
+                     and v not in (None, [], False, build_parser().get_default(k))]
             if given:
                 raise UsageError(f"--resume takes every setting from the evaluation's config.json, so it "
                                  f"cannot be combined with --{given[0].replace('_', '-')}.")
@@ -407,6 +462,7 @@ def main(argv=None):
             cfg = rundir.read_options(out / "config.json")
             if args.device:
                 cfg["device"] = args.device
+            cfg["tf32"] = cfg.get("tf32", False) and cfg["device"] == "gpu"  # the CPU has no TF32
             resume = True
         else:
             cfg = resolve_options(args, argv)
@@ -415,9 +471,23 @@ def main(argv=None):
                 raise UsageError(f"--out {out} already holds an evaluation: continue it with --resume {out} "
                                  "or choose another --out.")
             resume = False
-        rundir.prepare_run_dir(out, 50 * 2**20)
+        backend.check_tf32(cfg["device"], cfg.get("tf32", False))
+        if not args.plan:
+            backend.resolve_device(cfg["device"], cfg.get("tf32", False))
+        try:
+            seconds = plan.parse_seconds_per_batch(args.seconds_per_batch, CLASSIFIER_NAMES)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+        prepared = load_data(cfg)
+        check_pools(prepared.kaggle_train, cfg["tasks"], cfg["images_per_class"])
+        the_plan = make_plan(cfg, out, prepared, seconds)
+        print("\n".join(the_plan.lines()), flush=True)
+        if args.plan:
+            return 0
+        the_plan.check_room(out)
+        rundir.prepare_run_dir(out, plan.EVAL_OUTPUT_BYTES)
         with speed(cfg["device"]) as fast:
-            results = run_evaluation(cfg, out, resume, argv, fast.tier)
+            results = run_evaluation(cfg, out, resume, argv, fast.tier, prepared)
     except BaseException as err:
         return exit_code(err, failures(out))
     tables_written = [f for f in ("table1.md", "table2.md") if (out / f).is_file()]

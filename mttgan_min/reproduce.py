@@ -9,16 +9,25 @@
 Each step is ``python -m mttgan_min.train`` or ``evaluate`` with the options shown as it starts; the runs
 live in OUT/gans/<name>, the evaluation in OUT/evaluation. Run the same command again after a stop
 (Ctrl-C, a crash) and it continues: finished steps are skipped, an interrupted one is resumed.
+Before any work it prints its plan (``mttgan_min.plan``): the jobs, the time they should take on this device
+(from a few iterations timed here) and the disk they need; ``--plan`` prints it and stops.
 With no arguments: CPU, tiny preset, synthetic data, everything in about 5-15 minutes on 2 cores.
 """
 import argparse
+import math
 import sys
 from pathlib import Path
 
-from . import backend, evaluate, train
+from . import backend, evaluate, plan, train
 from . import gans as registry
-from .cli import HelpFormatter, UsageError, positive_int
+from .cli import HelpFormatter, UsageError, non_negative_int, per_preset, positive_int
+from .data import DataError, prepare_data
+from .data.prepare import PAPER_COVID_TRAIN
+from .evaluation.classifiers import NAMES as CLASSIFIER_NAMES
+from .evaluation.trainsets import TrainSetError, check_pools
 from .models import PRESETS
+from .run import rundir
+from .run.options import PRESET_DEFAULTS, complete
 
 
 
@@ -40,27 +49,71 @@ def gan_options(gan):
 GAN_STEPS = tuple((gan.name, gan_options(gan)) for gan in registry.training_order())
 
 
+def positive_seconds(text):
+    """argparse type: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m mttgan_min.reproduce", formatter_class=HelpFormatter,
                                 description="Train the paper's four GANs and evaluate them (Tables I and II, "
-                                            "controls, GAN measures) in one resumable command.")
+                                            "controls, GAN measures) in one resumable command.\n"
+                                            "It first prints its plan: every GAN job with its stages, epochs and "
+                                            "iterations, every classifier job\nwith its epochs and batches, an "
+                                            "estimate of the time from a few iterations timed on the device, and "
+                                            "the\ndisk it needs; a start the disk cannot hold is refused.",
+                                epilog="Exit codes: 0 done, 1 failed, 2 usage error (or too little disk), 130/143 "
+                                       "stopped (run the same command again to continue).")
     a = p.add_argument
-    a("--device", choices=backend.DEVICES, default="cpu", help="cpu (NumPy) or gpu (CuPy)")
-    a("--preset", choices=sorted(PRESETS), default=None, help="GAN and classifier size (default: tiny on cpu, paper on gpu)")
-    a("--kaggle-dir", metavar="DIR", default=None, help="the Kaggle pneumonia folder (default: synthetic pool)")
-    a("--covid-dir", metavar="DIR", default=None, help="the covid-chestxray-dataset folder (default: synthetic)")
-    a("--seed", type=int, default=0, help="the GANs' seed (data split, initialisation, batches)")
-    a("--out", metavar="DIR", default=None, help="where everything goes (default: runs/reproduce-<preset>)")
-    g = p.add_argument_group("shorter schedules and subsets (default: each preset's own, everything)")
-    g.add_argument("--pretrain-epochs", type=positive_int, default=None, metavar="E", help="GAN pretraining epochs")
-    g.add_argument("--finetune-epochs", type=positive_int, default=None, metavar="E", help="GAN fine-tuning epochs")
-    g.add_argument("--max-iters-per-epoch", type=int, default=None, metavar="N", help="cap each GAN epoch")
-    g.add_argument("--epochs", type=positive_int, default=None, help="classifier epochs")
+    a("--device", choices=backend.DEVICES, default="cpu", help="cpu (NumPy) or gpu (CuPy, an NVIDIA GPU)")
+    a("--tf32", action="store_true", help=backend.TF32_HELP + " of every GAN run and the evaluation")
+    a("--preset", choices=sorted(PRESETS), default=None, help="GAN and classifier size: tiny 32px, small 64px, "
+      "paper 128px (default: tiny on cpu, paper on gpu)")
+    a("--kaggle-dir", metavar="DIR", default=None, help="the Kaggle 'Chest X-Ray Images (Pneumonia)' folder: the "
+      "Transfer GAN's pretraining pool and the classifiers' normal, bacterial and viral images (default: "
+      "synthetic pool)")
+    a("--covid-dir", metavar="DIR", default=None, help="the ieee8023 covid-chestxray-dataset folder: every GAN's "
+      "COVID pool and the held-out COVID test images (default: synthetic pool)")
+    a("--seed", type=non_negative_int, default=0, help="the GANs' seed (data split, initialisation, batches); the "
+      "evaluation tests on the held-out images of this split")
+    a("--out", metavar="DIR", default=None, help="where everything goes: OUT/gans/<name> and OUT/evaluation "
+      "(default: runs/reproduce-<preset>)")
+    a("--plan", action="store_true", help="print the plan and exit without writing anything (the data cache in "
+      "~/.cache/mttgan_min aside)")
+    a("--seconds-per-iteration", type=positive_seconds, metavar="S", default=None,
+      help="seconds of one GAN iteration at this preset measured elsewhere (python -m mttgan_min.bench prints "
+           "ms_per_iter): the plan's time uses it instead of timing a few iterations here (default: time them here)")
+    a("--seconds-per-batch", metavar="NAME=S,...", default=None,
+      help="seconds of one classifier training batch measured elsewhere, e.g. vgg19=2.5,alexnet=0.4 (a plan "
+           "prints them): the plan's time uses them instead of timing a few batches here (default: time them here)")
+    g = p.add_argument_group("shorter schedules and subsets (each preset's own when not given)")
+    g.add_argument("--pretrain-epochs", type=positive_int, default=None, metavar="E",
+                   help="epochs of the Transfer GAN's pretraining on the Kaggle pool, which MTT-GAN shares "
+                        + per_preset(PRESET_DEFAULTS, "pretrain_epochs"))
+    g.add_argument("--finetune-epochs", type=positive_int, default=None, metavar="E",
+                   help="epochs on the COVID pool of every GAN (the baselines' only stage) "
+                        + per_preset(PRESET_DEFAULTS, "finetune_epochs"))
+    g.add_argument("--max-iters-per-epoch", type=non_negative_int, default=None, metavar="N",
+                   help="cap every GAN epoch at N iterations, 0 = no cap "
+                        + per_preset(PRESET_DEFAULTS, "max_iters_per_epoch"))
+    g.add_argument("--epochs", type=positive_int, default=None,
+                   help="epochs of every classifier " + per_preset(evaluate.EVAL_DEFAULTS, "epochs"))
     g.add_argument("--images-per-class", type=positive_int, default=None, metavar="N",
-                   help="classifier training images per class")
-    g.add_argument("--seeds", default=None, help="classifier seeds (a count or a list)")
-    g.add_argument("--classifiers", default=None, help="comma-separated subset of vgg19,alexnet")
-    g.add_argument("--task", choices=("binary", "multiclass", "both"), default=None, help="Table I, II or both")
+                   help="classifier training images per class, 30%% of them held out for validation "
+                        + per_preset(evaluate.EVAL_DEFAULTS, "images_per_class"))
+    g.add_argument("--seeds", default=None, help="classifier seeds, a count like 3 or a list like 0,1,2 "
+                   + per_preset(evaluate.EVAL_DEFAULTS, "seeds"))
+    g.add_argument("--classifiers", default=None, help="comma-separated subset of vgg19,alexnet "
+                                                       "(default: vgg19,alexnet)")
+    g.add_argument("--task", choices=("binary", "multiclass", "both"), default=None,
+                   help="Table I (binary: normal against COVID), Table II (multiclass: normal, bacterial, viral, "
+                        "COVID) or both (default: both)")
     return p
 
 
@@ -77,7 +130,7 @@ def gan_argv(args, name, extra, gans):
     if gan.pretrain and not gan.shares_pretraining_of:  # it runs the pretraining: the Kaggle pool
         argv += _opt("--kaggle-dir", args.kaggle_dir) + _opt("--pretrain-epochs", args.pretrain_epochs)
     argv += _opt("--finetune-epochs", args.finetune_epochs) + _opt("--max-iters-per-epoch", args.max_iters_per_epoch)
-    return argv
+    return argv + (["--tf32"] if args.tf32 else [])
 
 
 def eval_argv(args, gans, out):
@@ -86,7 +139,62 @@ def eval_argv(args, gans, out):
     argv += _opt("--kaggle-dir", args.kaggle_dir) + _opt("--covid-dir", args.covid_dir)
     for flag in ("epochs", "images_per_class", "seeds", "classifiers", "task"):
         argv += _opt("--" + flag.replace("_", "-"), getattr(args, flag))
-    return argv
+    return argv + (["--tf32"] if args.tf32 else [])
+
+
+def measured_batches(timing):
+    """The classifiers' seconds per batch of a plan as ``evaluate --seconds-per-batch`` takes them, so
+    that the evaluation step does not time them again."""
+    pairs = [f"{k}={v:.6g}" for k, v in timing.seconds.items() if k in CLASSIFIER_NAMES] if timing else []
+    return ["--seconds-per-batch", ",".join(pairs)] if pairs else []
+
+
+# --- the plan -------------------------------------------------------------------------------------
+def gan_jobs(args, gans, counts):
+    """A ``plan.GanJob`` per GAN, in training order: a run started earlier as its config.json records it,
+    else as ``train`` will run it (its options through train's parser and ``run.options.complete``)."""
+    run_bytes = plan.gan_run_bytes(args.preset)
+    jobs = []
+    for name, extra in GAN_STEPS:
+        run = gans / name
+        status = "finished" if (run / "generator.npz").is_file() else \
+            "resume" if (run / "checkpoint.npz").is_file() else "to run"
+        if status != "to run":
+            stages = rundir.read_json(run / "config.json")["stages"]
+        else:
+            given = vars(train.build_parser().parse_args(gan_argv(args, name, extra, gans)))
+            stages = plan.gan_stages(complete(given, given["mode"], args.preset, args.device), counts)
+        jobs.append(plan.GanJob(name, stages, status, registry.GANS[name].shares_pretraining_of,
+                                0 if status == "finished" else run_bytes))
+    return jobs
+
+
+def make_plan(args, out, seconds=None, say=print):
+    """reproduce's ``plan.Plan``: the GAN jobs, the evaluation's classifier jobs, their time on the device
+    (timed here unless ``seconds`` {kind: seconds} gives it), the disk. Raises DataError, TrainSetError."""
+    gans, ev = out / "gans", out / "evaluation"
+    prepared = prepare_data(args.kaggle_dir, args.covid_dir, size=PRESETS[args.preset].image_size, seed=args.seed,
+                            covid_train_cap=PAPER_COVID_TRAIN)
+    counts = {"kaggle": len(prepared.kaggle_train.images), "covid": len(prepared.covid_train.images)}
+    jobs = gan_jobs(args, gans, counts)
+    if (ev / "config.json").is_file():
+        ecfg = rundir.read_options(ev / "config.json")
+    else:
+        eargs = evaluate.build_parser().parse_args(eval_argv(args, gans, ev))
+        ecfg = dict(evaluate.classifier_options(eargs, args.preset), controls=True)
+    check_pools(prepared.kaggle_train, ecfg["tasks"], ecfg["images_per_class"])  # before hours of GAN training
+    names = [name for name, _ in GAN_STEPS]
+    held_out = {t: evaluate.held_out_count(prepared, t) for t in ecfg["tasks"]}
+    cjobs = evaluate.classifier_jobs(ecfg, ev, evaluate.planned_rows(ecfg, names), held_out)
+    kinds = (["gan"] if any(j.status != "finished" for j in jobs) else []) + \
+        list(dict.fromkeys(j.classifier for j in cjobs if j.todo))
+    timing = plan.measure(args.preset, args.device, kinds, seconds, args.tf32, say)
+    fresh = [g for g in names if not (ev / "generated" / f"{g}.npz").is_file()]
+    to_train = [j for j in jobs if j.status != "finished"]
+    disk = [(f"GAN runs ({len(to_train)} x checkpoints, exports and samples)", sum(j.disk for j in to_train))]
+    disk += plan.evaluation_disk(args.preset, fresh, cjobs)
+    title = f"reproduce on the {args.device}{' with TF32' if args.tf32 else ''}, preset {args.preset}, into {out}"
+    return plan.Plan(title, jobs, cjobs, disk, timing, plan.data_lines(prepared, args.seed))
 
 
 def step(title, module, argv):
@@ -106,8 +214,21 @@ def main(argv=None):
                 raise UsageError(f"--{opt.replace('_', '-')} {d} is not a directory.")
             if d is not None:
                 setattr(args, opt, str(Path(d).resolve()))
-        backend.resolve_device(args.device)
-    except (UsageError, backend.DeviceUnavailable) as err:
+        try:
+            seconds = plan.parse_seconds_per_batch(args.seconds_per_batch, CLASSIFIER_NAMES)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+        if args.seconds_per_iteration:
+            seconds["gan"] = args.seconds_per_iteration
+        backend.check_tf32(args.device, args.tf32)
+        if not args.plan:  # --plan lists the jobs and the disk on any machine
+            backend.resolve_device(args.device, args.tf32)
+        the_plan = make_plan(args, out, seconds)
+        print("\n".join(the_plan.lines()), flush=True)
+        if args.plan:
+            return 0
+        the_plan.check_room(out)
+    except (UsageError, backend.DeviceUnavailable, DataError, TrainSetError, rundir.RunDirError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     gans.mkdir(parents=True, exist_ok=True)
@@ -124,10 +245,11 @@ def main(argv=None):
             print(f"reproduce stopped at the {name} GAN; run the same command again to continue.", file=sys.stderr)
             return code
     ev = out / "evaluation"
+    timed = measured_batches(the_plan.timing)
     if (ev / "config.json").is_file():
-        code = step("evaluation (resumed)", evaluate, ["--resume", str(ev), "--device", args.device])
+        code = step("evaluation (resumed)", evaluate, ["--resume", str(ev), "--device", args.device] + timed)
     else:
-        code = step("evaluation", evaluate, eval_argv(args, gans, ev))
+        code = step("evaluation", evaluate, eval_argv(args, gans, ev) + timed)
     if code != 0:
         print("reproduce stopped in the evaluation; run the same command again to continue.", file=sys.stderr)
         return code

@@ -49,6 +49,7 @@ def build_parser():
                "Exit codes: 0 done, 1 training failed (non-finite loss, disk error), 2 usage error.")
     a = p.add_argument
     a("--device", choices=backend.DEVICES, help="cpu (NumPy) or gpu (CuPy) (default: cpu)")
+    a("--tf32", action="store_true", help=backend.TF32_HELP + " (default: off, unless CUPY_TF32=1 is set)")
     a("--preset", choices=sorted(PRESETS), help="network and image size: tiny 32px, small 64px, "
       "paper 128px (default: tiny on cpu, paper on gpu)")
     a("--mode", choices=gans.modes(), help="which GAN of the paper to train (default: mtt)")
@@ -105,6 +106,7 @@ def main(argv=None):
         options = resolve_options(args)
         if "resume" in options:
             cfg, run = load_resume(options)
+            cfg["tf32"] = cfg.get("tf32", False) and cfg["device"] == "gpu"  # the CPU has no TF32
             typed = [opt for opt in ("kaggle_dir", "covid_dir") if opt in options]
             with speed(cfg["device"]) as fast:
                 return run_training(cfg, run, resume=True, typed=typed, tier=fast.tier)

@@ -1,5 +1,7 @@
 """python -m mttgan_min.reproduce with the shortest schedules: four GANs, then the evaluation; a second
-call finds everything finished and only rewrites the evaluation's outputs."""
+call finds everything finished and only rewrites the evaluation's outputs. The plan printed before
+the work counts what then runs."""
+import csv
 import json
 
 from mttgan_min import reproduce
@@ -8,10 +10,30 @@ SHORT = ["--pretrain-epochs", "1", "--finetune-epochs", "1", "--max-iters-per-ep
          "--images-per-class", "20", "--task", "binary", "--classifiers", "alexnet"]
 
 
+def planned(argv, out):
+    args = reproduce.build_parser().parse_args(argv)
+    args.preset = "tiny"
+    return reproduce.make_plan(args, out, {"gan": 1.0, "vgg19": 1.0, "alexnet": 1.0})
+
+
 def test_reproduce_trains_four_gans_then_evaluates_and_continues(tmp_path, capsys):
     out = tmp_path / "r"
+    before = planned(["--out", str(out)] + SHORT, out)
+    assert not out.exists()
     assert reproduce.main(["--out", str(out)] + SHORT) == 0
+    said = capsys.readouterr().out
+    assert said.index("plan: reproduce") < said.index("== transfer:")
     gans = out / "gans"
+    for job in before.gan_jobs:             # the plan's stages are those train ran, iteration counts included
+        config = json.loads((gans / job.name / "config.json").read_text())
+        assert json.loads(json.dumps(job.stages)) == config["stages"], job.name
+        with open(gans / job.name / "metrics.csv") as f:
+            assert sum(1 for _ in f) - 1 == job.iterations, job.name
+    with open(out / "evaluation" / "results.csv") as f:
+        nets = [r for r in csv.DictReader(f) if r["classifier"] in ("vgg19", "alexnet")]
+    assert len(nets) == sum(j.count for j in before.classifier_jobs)
+    (jobs,) = before.classifier_jobs
+    assert {(int(r["train_images"]), int(r["val_images"])) for r in nets} == {(jobs.train_images, jobs.val_images)}
     for name in ("transfer", "mtt", "baseline", "baseline_aug"):
         assert (gans / name / "generator.npz").is_file(), name
     mtt = json.loads((gans / "mtt" / "config.json").read_text())["options"]
@@ -28,4 +50,7 @@ def test_reproduce_trains_four_gans_then_evaluates_and_continues(tmp_path, capsy
     capsys.readouterr()
     assert reproduce.main(["--out", str(out)] + SHORT) == 0
     said = capsys.readouterr().out
-    assert said.count("finished earlier") == 4 and "evaluation (resumed)" in said
+    assert said.count("(finished earlier: skipped)") == 4 and said.count(": finished earlier (") == 4
+    assert "evaluation (resumed)" in said
+    after = planned(["--out", str(out)] + SHORT, out)
+    assert all(j.status == "finished" for j in after.gan_jobs) and after.classifier_jobs[0].todo == 0

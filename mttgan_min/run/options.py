@@ -8,7 +8,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from .. import gans
+from .. import backend, gans
 from ..cli import UsageError
 from ..data.prepare import PAPER_COVID_TRAIN
 from . import rundir
@@ -71,6 +71,7 @@ def complete(given, mode, preset, device):
     gan, defaults = gans.of_mode(mode), PRESET_DEFAULTS[preset]
     return dict(
         mode=mode, preset=preset, device=device,
+        tf32=given.get("tf32", False) or (device == "gpu" and backend.tf32_from_environment()),
         lr=given.get("lr", defaults["lr"]),
         d_lr=given.get("d_lr", defaults["d_lr"] or given.get("lr", defaults["lr"])),
         pretrain_epochs=0 if not gan.pretrain or "pretrained" in given
@@ -92,7 +93,8 @@ def complete(given, mode, preset, device):
 
 
 def check_values(cfg):
-    """Raise UsageError for a number out of its range."""
+    """Raise UsageError for a number out of its range (DeviceUnavailable for --tf32 on the CPU)."""
+    backend.check_tf32(cfg["device"], cfg["tf32"])
     positive = {"augment_factor": cfg["covid_factor"], "finetune_epochs": cfg["finetune_epochs"],
                 "covid_train_cap": cfg["covid_train_cap"]}
     if gans.of_mode(cfg["mode"]).pretrain and not cfg["pretrained"]:

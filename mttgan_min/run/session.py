@@ -138,7 +138,7 @@ def run_training(cfg, run, resume, typed=(), tier=REFERENCE):
 
     Raises the errors main reports.
     """
-    xp = backend.resolve_device(cfg["device"])
+    xp = backend.resolve_device(cfg["device"], tf32=cfg.get("tf32", False))
     state = TrainState(cfg, xp, tier)
     stages = plan_stages(cfg)
     if not resume and (run / "config.json").exists():
