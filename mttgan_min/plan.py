@@ -13,6 +13,8 @@ and refuse to start when the output folder's file system has less room than the 
 - the disk: per GAN run what ``train`` checks before it starts (``run.session.estimate_bytes``); for the
   evaluation the generated images, one classifier checkpoint at a time (a finished classifier's is
   deleted), each classifier's predictions and curves, and the tables and quality pictures.
+
+docs/design.md, "The plan before the work".
 """
 import math
 import shutil
