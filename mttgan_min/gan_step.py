@@ -4,9 +4,10 @@ Per minibatch of 32:
 1. D step: 16 real images (label 1) and 16 images from the student G in
    training mode (label 0), one Adam step on D.
 2. G step: 32 fresh latent vectors labelled 1 through a frozen D (the
-   non-saturating loss, Eq. (2)); D's dropout stays on, its weights do not
-   change. The first term of Eq. (2), log D(x), does not depend on G and so
-   contributes no gradient.
+   non-saturating loss -log D(G(z)), the first term of Eq. (2)); D's dropout
+   stays on, its weights do not change. The second term of Eq. (2), the real
+   images' log(1 - D(x_r)), does not depend on G and so contributes no
+   gradient; it is not computed.
 3. The mean teachers of G and D take one EMA step (fine-tuning of MTT-GAN).
 """
 from .backend import get_array_module, to_numpy
