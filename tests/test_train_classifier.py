@@ -114,3 +114,21 @@ def test_soft_augment_crops_are_new_images(rng):
     np.testing.assert_array_equal(out[:5], images)
     assert all(not np.any(np.all(out[i] == images, axis=(1, 2, 3))) for i in range(5, 12))
     np.testing.assert_array_equal(out, soft_augment_to(images, 12, seed=0))
+
+
+def test_real_only_crops_come_from_the_larger_copy_like_the_gans():
+    """The real-only control's crops are cut from the data layer's larger copy and scaled down, as the
+    GANs' soft augmentation does, not cut from the training-size images and scaled up."""
+    from mttgan_min.data import make_synthetic
+    from mttgan_min.data.augment import crop_and_resize, random_crop_boxes
+    from mttgan_min.data.split import class_rng
+
+    ds = make_synthetic("covid", size=16, seed=0)
+    images, hires = ds.images[:6], ds.hires[:6]
+    assert hires.shape[1] > images.shape[1]
+    out = soft_augment_to(images, 10, seed=3, hires=hires)
+    rng = class_rng(3, "real-only")
+    src = rng.integers(0, 6, size=4)
+    boxes = random_crop_boxes(4, rng)
+    np.testing.assert_array_equal(out[6:], crop_and_resize(hires[src], boxes, size=16))
+    assert not np.array_equal(out[6:], crop_and_resize(images[src], boxes))

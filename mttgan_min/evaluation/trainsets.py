@@ -9,7 +9,8 @@ Kaggle training pool. The COVID class depends on the row:
     real+gen   the real COVID training images (159 in the paper) + generated ones up to n; below
                n = 1,400 the real share keeps the paper's proportion, round(n * 159 / 1400)
     real       (the "real only" control) the real COVID training images soft-augmented to n: every
-               original once, then random 0-5% crops of them (the GANs' augmentation, Sec. III)
+               original once, then random 0-5% crops of them, cut from the larger copy and scaled down
+               (the GANs' augmentation, Sec. III)
 
 Generated images come from the run's exported generator (``generator.npz``: the EMA teacher for
 MTT-GAN) in inference mode, from latents drawn by a seeded generator, and are rounded to 8 bits exactly
@@ -58,13 +59,19 @@ def sample_class(ds, name, n, seed):
     return ds.images[np.sort(class_rng(seed, f"trainset-{name}").choice(idx, size=n, replace=False))]
 
 
-def soft_augment_to(images, n, seed):
-    """images (M, S, S, 1) -> n images: each original once (a seeded sample if n < M), then 0-5% crops."""
+def soft_augment_to(images, n, seed, hires=None):
+    """images (M, S, S, 1) -> n images: each original once (a seeded sample if n < M), then 0-5% crops.
+
+    hires: the images' larger copies (M, R, R, 1), R > S, as the data layer keeps them: the crops are
+    cut from these and scaled down to S, exactly as the GANs' soft augmentation does (docs/design.md,
+    "Crop, then resize"); without them, from ``images`` at their own size.
+    """
     rng = class_rng(seed, "real-only")
     if n <= len(images):
         return images[np.sort(rng.choice(len(images), size=n, replace=False))]
     src = rng.integers(0, len(images), size=n - len(images))
-    crops = crop_and_resize(images[src], random_crop_boxes(len(src), rng))
+    source = images if hires is None else hires
+    crops = crop_and_resize(source[src], random_crop_boxes(len(src), rng), size=images.shape[1])
     return np.concatenate([images, crops]).astype(np.float32)
 
 
@@ -80,7 +87,7 @@ def check_pools(kaggle_train, tasks, n):
 def covid_images(source, covid_train, generated, n, seed):
     """The n COVID images of a row: ``source`` "gen", "real+gen" or "real"; returns (images, composition)."""
     if source == "real":
-        return soft_augment_to(covid_train.images, n, seed), {"real": min(n, len(covid_train)),
+        return soft_augment_to(covid_train.images, n, seed, covid_train.hires), {"real": min(n, len(covid_train)),
                                                               "real_crops": max(0, n - len(covid_train))}
     n_real = real_share(n, len(covid_train)) if source == "real+gen" else 0
     n_gen = n - n_real
