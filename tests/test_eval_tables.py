@@ -77,6 +77,10 @@ def test_table_markdown_places_ours_beside_the_paper():
     assert "VGG-19" not in only_alexnet and "AlexNet ours" in only_alexnet
     assert "VGG-19 paper" in tables.table_markdown("binary", [])
     assert "not k/272" in tables.table_markdown("multiclass", [])
+    assert md.splitlines()[0].endswith("the paper's 136 held-out test images; ours 136")
+    short = [dict(r, n=130, k=100) for r in results]      # a split that fell short of 68 per class
+    assert tables.table_markdown("binary", short).splitlines()[0].endswith("test images; ours 130")
+    assert "not the paper's" in md
 
 
 def test_write_outputs(tmp_path):
