@@ -8,9 +8,7 @@ to freed memory.
 Threads. NumPy's BLAS starts one thread per core by default. For this project's matrix multiplies that
 is a poor bet on a small CPU (docs/design.md, "BLAS threads"): the products of the tiny and small
 presets are too small to split well, and as soon as a second process shares the cores (the tests,
-another run) the BLAS threads wait on each other. Measured in-process on a 2-core machine, one tiny
-iteration took 2,090 ms with one thread and 44,300 ms with two while other work loaded the machine;
-on a quiet machine one thread was also faster (about 400-470 ms against 585-605 ms). So the BLAS
+another run) the BLAS threads wait on each other (measurements: docs/benchmarks.md). So the BLAS
 runs ``CPU_THREADS`` threads on the CPU device, and the cores are used one level up instead: while
 the BLAS runs one thread (by this choice or the user's), the fast convolutions split each batch
 between one thread per core (the fast tier's ``workers``), each thread multiplying its own
@@ -24,8 +22,7 @@ glibc's malloc hands a freed block of 32 MB or more, and the free top of its hea
 the operating system, so the next array of that size is fresh memory that the kernel maps and
 zero-fills on first touch. On Linux with glibc the commands ask malloc (``mallopt``) to serve
 blocks up to ``KEEP_BYTES`` from its heap and to keep the heap: the next iteration's arrays reuse
-the memory its predecessor freed. Peak memory stays the same; a small iteration is about a quarter
-faster. A user who sets MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES keeps
+the memory its predecessor freed, at the same peak memory (docs/benchmarks.md). A user who sets MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES keeps
 their choice; other C libraries are left alone.
 
 Nothing is changed at import time: the settings hold only inside the block, on the CPU device
