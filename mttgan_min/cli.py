@@ -7,6 +7,7 @@ prints its one sentence to stderr and exits with status 2, never with a tracebac
 (130 Ctrl-C, 143 SIGTERM).
 """
 import argparse
+import math
 import signal
 import sys
 from contextlib import contextmanager
@@ -68,6 +69,17 @@ def positive_int(text):
     value = non_negative_int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_seconds(text):
+    """argparse type: a finite number of seconds > 0 (time limits, measured durations)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
     return value
 
 

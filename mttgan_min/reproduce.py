@@ -14,13 +14,12 @@ Before any work it prints its plan (``mttgan_min.plan``): the jobs, the time the
 With no arguments: CPU, tiny preset, synthetic data, everything in about 5-15 minutes on 2 cores.
 """
 import argparse
-import math
 import sys
 from pathlib import Path
 
 from . import backend, evaluate, plan, train
 from . import gans as registry
-from .cli import HelpFormatter, UsageError, non_negative_int, per_preset, positive_int
+from .cli import HelpFormatter, UsageError, non_negative_int, per_preset, positive_int, positive_seconds
 from .data import DataError, prepare_data
 from .data.prepare import PAPER_COVID_TRAIN
 from .evaluation.classifiers import NAMES as CLASSIFIER_NAMES
@@ -47,17 +46,6 @@ def gan_options(gan):
 
 # (name, train options): the order matters, MTT-GAN reuses the Transfer run's pretraining.
 GAN_STEPS = tuple((gan.name, gan_options(gan)) for gan in registry.training_order())
-
-
-def positive_seconds(text):
-    """argparse type: a positive number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
 
 
 def build_parser():

@@ -3,20 +3,9 @@ import argparse
 import json
 import sys
 
-from mttgan_min.cli import HelpFormatter, UsageError
+from mttgan_min.cli import HelpFormatter, UsageError, positive_seconds
 from mttgan_min.coursework import grade as grading
 from mttgan_min.coursework import release as releasing
-
-
-def positive_float(text):
-    """argparse type: a number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return value
 
 
 def build_parser():
@@ -59,7 +48,7 @@ def build_parser():
     g.add_argument("paths", nargs="+", metavar="PATH",
                    help="a lesson NN_topic.py or NN_topic.ipynb, or a folder of them (where both exist the newer "
                         "one is graded)")
-    g.add_argument("--timeout", type=positive_float, default=300.0, metavar="SECONDS",
+    g.add_argument("--timeout", type=positive_seconds, default=300.0, metavar="SECONDS",
                    help="time limit per lesson; past it the lesson's processes are killed")
     g.add_argument("--json", action="store_true", default=False,
                    help="print a JSON document (lessons, one row per exercise, a summary) instead of the table")
