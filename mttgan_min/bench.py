@@ -29,8 +29,9 @@ from .layers import REFERENCE
 from .models import PRESETS, build_discriminator, build_generator, get_preset
 
 
-def run_benchmark(preset="tiny", xp=np, iters=10, warmup=2, seed=0, teachers=True, tier=REFERENCE):
-    """Time ``iters`` iterations after ``warmup``, the networks computing with ``tier``; returns a dict of results."""
+def training_iteration(preset="tiny", xp=np, seed=0, teachers=True, tier=REFERENCE):
+    """A function that runs one MTT-GAN iteration at ``preset`` on stand-in images (networks, Adam and,
+    with ``teachers``, EMA teachers built once), the networks computing with ``tier``."""
     p = get_preset(preset)
     host = np.random.default_rng(seed)
     G = build_generator(p, host, tier=tier).to(xp)
@@ -39,12 +40,19 @@ def run_benchmark(preset="tiny", xp=np, iters=10, warmup=2, seed=0, teachers=Tru
     pair = (EMATeacher(G), EMATeacher(D)) if teachers else None
     rng = make_rng(xp, seed)
     real = xp.asarray(host.random((16, p.image_size, p.image_size, 1), dtype=np.float32))
+    return lambda: mtt_gan_step(G, D, opt_G, opt_D, real, rng, teachers=pair)
+
+
+def run_benchmark(preset="tiny", xp=np, iters=10, warmup=2, seed=0, teachers=True, tier=REFERENCE):
+    """Time ``iters`` iterations after ``warmup``, the networks computing with ``tier``; returns a dict of results."""
+    p = get_preset(preset)
+    iteration = training_iteration(preset, xp, seed, teachers, tier)
     pool = xp.get_default_memory_pool() if xp is not np else None
     times = []
     for i in range(warmup + iters):
         synchronize(xp)
         start = time.perf_counter()
-        mtt_gan_step(G, D, opt_G, opt_D, real, rng, teachers=pair)
+        iteration()
         synchronize(xp)
         if i >= warmup:
             times.append((time.perf_counter() - start) * 1000.0)

@@ -4,7 +4,7 @@
 and refuse to start when the output folder's file system has less room than the plan's total plus
 ``MARGIN``. Every count comes from the code that then runs:
 
-- a GAN job: the stages of ``run.loop.plan_stages`` for the complete ``train`` settings, each epoch
+- a GAN job: ``run.loop.stage_records`` (the stages of ``plan_stages``) for the complete ``train`` settings, each epoch
   ``run.loop.iterations_of`` iterations, (images x factor) // 32 capped by --max-iters-per-epoch;
 - a classifier job (task x row x classifier x seed): ``epochs`` epochs of ceil(train images / 32)
   batches, 30% of each class's images held out for validation (``train_classifier.stratified_split``);
@@ -28,14 +28,12 @@ import numpy as np
 
 from . import backend
 from .adam import Adam
-from .ema import EMATeacher
+from .bench import training_iteration
 from .evaluation.classifiers import build_classifier
-from .evaluation.train_classifier import BATCH as CLASSIFIER_BATCH, KERAS_ADAM, VAL_FRACTION
+from .evaluation.train_classifier import BATCH as CLASSIFIER_BATCH, KERAS_ADAM, VAL_FRACTION, train_step
 from .fast import speed
-from .gan_step import mtt_gan_step
-from .losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from .models import build_discriminator, build_generator, get_preset
-from .run.loop import iterations_of, plan_stages
+from .run.loop import iterations_of
 from .run.rundir import RunDirError
 from .run.session import estimate_bytes
 
@@ -64,14 +62,6 @@ class GanJob:
     @property
     def iterations(self):
         return sum(st["epochs"] * st["iterations_per_epoch"] for st in self.stages)
-
-
-def gan_stages(cfg, counts):
-    """The stages of a run with complete settings ``cfg``, as train writes them into config.json;
-    counts: {pool name: training images}."""
-    return [dict(st, images=counts[st["pool"]],
-                 iterations_per_epoch=iterations_of(st, counts[st["pool"]], cfg["max_iters_per_epoch"]))
-            for st in plan_stages(cfg)]
 
 
 @dataclass
@@ -143,18 +133,6 @@ def time_calls(fn, xp, max_calls=MEASURE_CALLS, budget_s=MEASURE_BUDGET_S):
     return statistics.median(kept), len(kept)
 
 
-def gan_iteration(preset, xp, tier, seed=0):
-    """A function running one MTT-GAN iteration with teachers (the costliest stage) at ``preset``."""
-    p = get_preset(preset)
-    host = np.random.default_rng(seed)
-    G = build_generator(p, host, tier=tier).to(xp)
-    D = build_discriminator(p, host, tier=tier).to(xp)
-    opt_G, opt_D, pair = Adam(G), Adam(D), (EMATeacher(G), EMATeacher(D))
-    rng = backend.make_rng(xp, seed)
-    real = xp.asarray(host.random((16, p.image_size, p.image_size, 1), dtype=np.float32))
-    return lambda: mtt_gan_step(G, D, opt_G, opt_D, real, rng, teachers=pair)
-
-
 def classifier_batch(name, preset, xp, tier, classes=4, seed=0):
     """A function running one training batch (forward, loss, backward, Adam step) of classifier ``name``."""
     host = np.random.default_rng(seed)
@@ -168,12 +146,7 @@ def classifier_batch(name, preset, xp, tier, classes=4, seed=0):
     opt = Adam(net, lr=1e-5, **KERAS_ADAM)
     x, y = backend.to_device(x, xp), backend.to_device(y, xp)
 
-    def step():
-        net.zero_grad()
-        loss, cache = softmax_cross_entropy_forward(net.forward(x), y)
-        net.backward(softmax_cross_entropy_backward(cache))
-        opt.step()
-    return step
+    return lambda: train_step(net, opt, x, y)
 
 
 def measure(preset, device, kinds, given=None, tf32=False, say=print):
@@ -197,7 +170,8 @@ def measure(preset, device, kinds, given=None, tf32=False, say=print):
         f"(at most {MEASURE_CALLS} of each, about {MEASURE_BUDGET_S:g} s each unless one call takes longer) ...")
     with speed(device) as fast:
         for kind in todo:
-            fn = gan_iteration(preset, xp, fast.tier) if kind == "gan" else \
+            # a GAN iteration with teachers, the costliest stage
+            fn = training_iteration(preset, xp, tier=fast.tier) if kind == "gan" else \
                 classifier_batch(kind, preset, xp, fast.tier)
             timing.seconds[kind], n = time_calls(fn, xp)
             timing.how[kind] = f"median of {n} measured" if n > 1 else "1 measured, one-time costs included"

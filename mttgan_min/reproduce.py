@@ -26,6 +26,7 @@ from .evaluation.classifiers import NAMES as CLASSIFIER_NAMES
 from .evaluation.trainsets import TrainSetError, check_pools
 from .models import PRESETS
 from .run import rundir
+from .run.loop import stage_records
 from .run.options import PRESET_DEFAULTS, complete
 
 
@@ -151,7 +152,7 @@ def gan_jobs(args, gans, counts):
             stages = rundir.read_json(run / "config.json")["stages"]
         else:
             given = vars(train.build_parser().parse_args(gan_argv(args, name, extra, gans)))
-            stages = plan.gan_stages(complete(given, given["mode"], args.preset, args.device), counts)
+            stages = stage_records(complete(given, given["mode"], args.preset, args.device), counts)
         jobs.append(plan.GanJob(name, stages, status, registry.GANS[name].shares_pretraining_of,
                                 0 if status == "finished" else run_bytes))
     return jobs

@@ -46,6 +46,17 @@ def stratified_split(labels, fraction=VAL_FRACTION, seed=0):
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(val))
 
 
+def train_step(net, opt, x, y):
+    """One training batch: softmax cross-entropy of ``net`` on x (B, S, S, 1) with int labels y (B,), its
+    backward and one ``opt`` step. Returns (loss, logits (B, K)), both on the device."""
+    net.zero_grad()
+    logits = net.forward(x)
+    loss, cache = softmax_cross_entropy_forward(logits, y)
+    net.backward(softmax_cross_entropy_backward(cache))
+    opt.step()
+    return loss, logits
+
+
 def predict_logits(net, images, xp, batch=64):
     """Logits (N, K) NumPy float32 of images (N, S, S, 1) NumPy, the network in inference mode."""
     return infer(net, images, xp, batch)
@@ -106,11 +117,7 @@ def train_classifier(net, images, labels, *, epochs, lr=1e-5, seed=0, xp=np, sel
                 pick = order[b * BATCH:(b + 1) * BATCH]
                 x = backend.to_device(images[pick], xp)
                 y = backend.to_device(labels[pick], xp)
-                net.zero_grad()
-                logits = net.forward(x)
-                loss, cache = softmax_cross_entropy_forward(logits, y)
-                net.backward(softmax_cross_entropy_backward(cache))
-                opt.step()
+                loss, logits = train_step(net, opt, x, y)
                 loss_sum += xp.asarray(loss, dtype=xp.float64) * len(pick)
                 correct += (logits.argmax(1) == y).sum()
                 bar.update(1)

@@ -98,6 +98,14 @@ def iterations_of(stage, n_images, cap):
     return min(per_epoch, cap) if cap else per_epoch
 
 
+def stage_records(cfg, counts):
+    """The stages of ``plan_stages(cfg)`` with their pool's training images and iterations per epoch, as a
+    run's config.json records them; counts: {pool name: training images}."""
+    return [dict(st, images=counts[st["pool"]],
+                 iterations_per_epoch=iterations_of(st, counts[st["pool"]], cfg["max_iters_per_epoch"]))
+            for st in plan_stages(cfg)]
+
+
 class StopFlag:
     """While active, SIGINT/SIGTERM only set a flag; the loop checks it after every iteration."""
 

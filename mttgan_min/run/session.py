@@ -21,7 +21,7 @@ from ..fileio import atomic_write
 from ..layers import REFERENCE
 from ..models import get_preset
 from . import diversity_log, rundir
-from .loop import BATCH, NonFiniteError, StopFlag, Stopped, iterations_of, plan_stages, run_schedule, \
+from .loop import BATCH, NonFiniteError, StopFlag, Stopped, iterations_of, plan_stages, run_schedule, stage_records, \
     short_stage_warnings
 from .pictures import plot_losses
 from .resume import as_recorded, check_pretrained_split, jsonable, resume_state
@@ -34,7 +34,7 @@ def estimate_bytes(state):
     return int(net_bytes * 4 * 3 + net_bytes * 2 + 50 * 2**20)
 
 
-def config_record(cfg, pools, source, stages, per_epoch):
+def config_record(cfg, pools, source, records):
     """The run's config.json: versions, command, every setting, the preset, the stages and the data."""
     return {
         "mttgan_min_version": __version__,
@@ -44,8 +44,7 @@ def config_record(cfg, pools, source, stages, per_epoch):
         "python": sys.version.split()[0], "numpy": np.__version__,
         "options": {k: v for k, v in cfg.items() if k != "out"},
         "preset": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(get_preset(cfg["preset"])).items()},
-        "stages": [dict(st, images=len(pools[st["pool"]].images), iterations_per_epoch=n)
-                   for st, n in zip(stages, per_epoch)],
+        "stages": records,
         "data": {name: {"source": source.get(name), "train_images": len(pool.images)}
                  for name, pool in pools.items()},
     }
@@ -116,14 +115,14 @@ def held_out_films(prepared, pools):
     return {name: test.subset(np.isin(test.labels, np.unique(pool.labels))) for name, pool in pools.items()}
 
 
-def start_fresh(cfg, run, state, stages, prepared, pools, split, per_epoch):
+def start_fresh(cfg, run, state, stages, prepared, pools, split, records):
     """Write a new run's files and its first checkpoint (from --pretrained's weights, if given)."""
     if cfg["pretrained"]:
         check_pretrained_split(Path(cfg["pretrained"]), split)
         state.load_pretrained(Path(cfg["pretrained"]) / "pretrained.npz")
     state.begin_stage(stages[0]["teachers"])
     rundir.write_index(run)
-    rundir.write_json(run / "config.json", config_record(cfg, pools, prepared.source, stages, per_epoch))
+    rundir.write_json(run / "config.json", config_record(cfg, pools, prepared.source, records))
     rundir.write_json(run / rundir.SPLIT, split)
     atomic_write(run / "fixed_latent.npy", lambda f: np.save(f, state.fixed_z))
     state.save(run / "checkpoint.npz")
@@ -151,14 +150,14 @@ def run_training(cfg, run, resume, typed=(), tier=REFERENCE):
             if not resume and (run / "config.json").exists():  # another job started here meanwhile
                 raise already_a_run(run)
             prepared, pools = load_pools(cfg, stages, resume, typed)
-            per_epoch = [iterations_of(st, len(pools[st["pool"]].images), cfg["max_iters_per_epoch"])
-                         for st in stages]
+            records = stage_records(cfg, {name: len(pool.images) for name, pool in pools.items()})
+            per_epoch = [st["iterations_per_epoch"] for st in records]
             for st in stages:
                 check_pool_size(st, len(pools[st["pool"]].images))
             split = jsonable(prepared.manifest)
             rundir.write_json(run / "data_report.json", prepared.report())
             if not resume:
-                start_fresh(cfg, run, state, stages, prepared, pools, split, per_epoch)
+                start_fresh(cfg, run, state, stages, prepared, pools, split, records)
             elif not resume_state(cfg, run, state, stages, split, typed):
                 return 0
         for warning in short_stage_warnings(stages[state.stage:], per_epoch[state.stage:]):
