@@ -366,18 +366,24 @@ def classifier_jobs(cfg, out, rows, test_counts):
     return jobs
 
 
-def make_plan(cfg, out, prepared, seconds_per_batch=None, say=print):
-    """The evaluation's ``plan.Plan``: its classifier jobs, their time on cfg's device, the disk they need."""
-    names = list(cfg["gans"]) + list(cfg["generated"])
+def classifier_work(cfg, out, prepared, names, preset):
+    """(classifier jobs, [(what, bytes)] of disk still needed) of an evaluation in ``out`` of the GANs ``names``
+    at ``preset``: the jobs of ``classifier_jobs`` and ``plan.evaluation_disk`` for the images not yet drawn."""
     jobs = classifier_jobs(cfg, out, planned_rows(cfg, names), {t: held_out_count(prepared, t) for t in cfg["tasks"]})
     fresh = [g for g in names if not (out / "generated" / f"{g}.npz").is_file()]
+    return jobs, plan.evaluation_disk(preset, fresh, jobs, cfg.get("select", "final"))
+
+
+def make_plan(cfg, out, prepared, seconds_per_batch=None, say=print):
+    """The evaluation's ``plan.Plan``: its classifier jobs, their time on cfg's device, the disk they need."""
+    jobs, disk = classifier_work(cfg, out, prepared, list(cfg["gans"]) + list(cfg["generated"]), cfg["preset"])
     kinds = [j.classifier for j in jobs if j.todo]
     timing = plan.measure(cfg["preset"], cfg["device"], list(dict.fromkeys(kinds)), seconds_per_batch,
                           cfg.get("tf32", False), say)
     title = (f"evaluate on the {cfg['device']}{' with TF32' if cfg.get('tf32') else ''}, preset {cfg['preset']}, "
              f"into {out}")
     return plan.Plan(title, classifier_jobs=jobs, timing=timing, data=plan.data_lines(prepared, cfg["split_seed"]),
-                     disk=plan.evaluation_disk(cfg["preset"], fresh, jobs, cfg["select"]))
+                     disk=disk)
 
 
 def run_evaluation(cfg, out, resume, argv=None, tier=REFERENCE, prepared=None):

@@ -172,16 +172,13 @@ def make_plan(args, out, seconds=None, say=print):
         eargs = evaluate.build_parser().parse_args(eval_argv(args, gans, ev))
         ecfg = dict(evaluate.classifier_options(eargs, args.preset), controls=True)
     check_pools(prepared.kaggle_train, ecfg["tasks"], ecfg["images_per_class"])  # before hours of GAN training
-    names = [name for name, _ in GAN_STEPS]
-    held_out = {t: evaluate.held_out_count(prepared, t) for t in ecfg["tasks"]}
-    cjobs = evaluate.classifier_jobs(ecfg, ev, evaluate.planned_rows(ecfg, names), held_out)
+    cjobs, eval_disk = evaluate.classifier_work(ecfg, ev, prepared, [name for name, _ in GAN_STEPS], args.preset)
     kinds = (["gan"] if any(j.status != "finished" for j in jobs) else []) + \
         list(dict.fromkeys(j.classifier for j in cjobs if j.todo))
     timing = plan.measure(args.preset, args.device, kinds, seconds, args.tf32, say)
-    fresh = [g for g in names if not (ev / "generated" / f"{g}.npz").is_file()]
     to_train = [j for j in jobs if j.status != "finished"]
     disk = [(f"GAN runs ({len(to_train)} x checkpoints, exports and samples)", sum(j.disk for j in to_train))]
-    disk += plan.evaluation_disk(args.preset, fresh, cjobs)
+    disk += eval_disk
     title = f"reproduce on the {args.device}{' with TF32' if args.tf32 else ''}, preset {args.preset}, into {out}"
     return plan.Plan(title, jobs, cjobs, disk, timing, plan.data_lines(prepared, args.seed))
 
