@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from .cli import HelpFormatter, positive_int
+from .run.rundir import git_commit
 
 SIZES = {"tiny": (32, 32), "small": (64, 64), "paper": (128, 128)}  # preset -> (image size, G width)
 HEADER = ("| date | machine | code | command | rounds | ours ms/iter | PyTorch ms/iter (threads) "
@@ -89,16 +90,12 @@ def machine_name(ours_json=None):
 
 
 def code_version():
-    """The checkout's short commit hash (with "+" when it has local changes), or "-" outside git."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+    """The checkout's short commit hash (with "+" when it has local changes, ``rundir.git_commit``), or "-"
+    outside git."""
+    commit = git_commit()
+    if commit is None:
         return "-"
-    return head + ("+" if dirty else "")
+    return commit[:7] + ("+" if commit.endswith("-dirty") else "")
 
 
 def threads_label(threads):
