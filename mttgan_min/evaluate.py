@@ -446,7 +446,8 @@ def run_evaluation(cfg, out, resume, argv=None, tier=REFERENCE, prepared=None):
         test_covid = prepared.test.labels == "covid"
         quality.write_quality(images, prepared.covid_train.images, prepared.test.images[test_covid],
                               out / "quality", cfg["data_seed"], train_groups=prepared.covid_train.patients,
-                              test_groups=prepared.test.patients[test_covid])  # a patient's films in one fold
+                              test_groups=prepared.test.patients[test_covid],  # a patient's films in one fold
+                              kaggle_train=prepared.kaggle_train.images)
     return results
 
 

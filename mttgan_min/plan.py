@@ -306,7 +306,10 @@ def classifier_lines(groups):
 def time_lines(timing, gan_jobs, classifier_jobs):
     if timing is None:
         return []
-    kinds = (["gan"] if gan_jobs else []) + list(dict.fromkeys(g.classifier for g in classifier_jobs))
+    kinds = (["gan"] if any(j.status != "finished" for j in gan_jobs) else []) + \
+        list(dict.fromkeys(g.classifier for g in classifier_jobs if g.todo))
+    if not kinds:
+        return ["time: nothing left to run (every job finished earlier)."]
     figures = [f"{KIND_NAMES[k][0]} {timing.seconds[k]:.3g} s ({timing.how[k]})" for k in kinds if k in timing.seconds]
     gan, cls = estimate_seconds(timing, gan_jobs, classifier_jobs)
     missing = [k for k in kinds if k not in timing.seconds]

@@ -7,7 +7,8 @@
 4. The evaluation (``python -m mttgan_min.evaluate --controls --quality``) of all four.
 
 Each step is ``python -m mttgan_min.train`` or ``evaluate`` with the options shown as it starts; the runs
-live in OUT/gans/<name>, the evaluation in OUT/evaluation. Run the same command again after a stop
+live in OUT/gans/<name>, the evaluation in OUT/evaluation; OUT/reproduce_log.txt keeps the plan of every start and
+how long it took. Run the same command again after a stop
 (Ctrl-C, a crash) and it continues: finished steps are skipped, an interrupted one is resumed.
 Before any work it prints its plan (``mttgan_min.plan``): the jobs, the time they should take on this device
 (from a few iterations timed here) and the disk they need; ``--plan`` prints it and stops.
@@ -15,6 +16,8 @@ With no arguments: CPU, tiny preset, synthetic data, everything in about 5-15 mi
 """
 import argparse
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
 
 from . import backend, evaluate, plan, train
@@ -27,7 +30,7 @@ from .evaluation.trainsets import TrainSetError, check_pools
 from .models import PRESETS
 from .run import rundir
 from .run.loop import stage_records
-from .run.options import PRESET_DEFAULTS, complete
+from .run.options import D_LR_DEFAULT, PRESET_DEFAULTS, check_values, complete
 
 
 
@@ -47,6 +50,7 @@ def gan_options(gan):
 
 # (name, train options): the order matters, MTT-GAN reuses the Transfer run's pretraining.
 GAN_STEPS = tuple((gan.name, gan_options(gan)) for gan in registry.training_order())
+LOG = "reproduce_log.txt"
 
 
 def build_parser():
@@ -56,7 +60,8 @@ def build_parser():
                                             "It first prints its plan: every GAN job with its stages, epochs and "
                                             "iterations, every classifier job\nwith its epochs and batches, an "
                                             "estimate of the time from a few iterations timed on the device, and "
-                                            "the\ndisk it needs; a start the disk cannot hold is refused.",
+                                            "the\ndisk it needs; a start the disk cannot hold is refused. OUT/reproduce_log.txt keeps the plan of "
+                                            "every start\nand how long it ran.",
                                 epilog="Exit codes: 0 done, 1 failed, 2 usage error (or too little disk), 130/143 "
                                        "stopped (run the same command again to continue).")
     a = p.add_argument
@@ -91,6 +96,14 @@ def build_parser():
     g.add_argument("--max-iters-per-epoch", type=non_negative_int, default=None, metavar="N",
                    help="cap every GAN epoch at N iterations, 0 = no cap "
                         + per_preset(PRESET_DEFAULTS, "max_iters_per_epoch"))
+    g.add_argument("--lr", type=float, default=None, metavar="LR",
+                   help="Adam learning rate of every generator, and of every discriminator unless --d-lr is given "
+                        + per_preset(PRESET_DEFAULTS, "lr"))
+    g.add_argument("--d-lr", type=float, default=None, metavar="LR",
+                   help="Adam learning rate of every discriminator " + D_LR_DEFAULT)
+    g.add_argument("--ema-decay", type=float, default=None, metavar="ALPHA",
+                   help="MTT-GAN's teachers: teacher = alpha * teacher + (1 - alpha) * student after every step "
+                        + per_preset(PRESET_DEFAULTS, "ema_decay"))
     g.add_argument("--epochs", type=positive_int, default=None,
                    help="epochs of every classifier " + per_preset(evaluate.EVAL_DEFAULTS, "epochs"))
     g.add_argument("--images-per-class", type=positive_int, default=None, metavar="N",
@@ -119,6 +132,9 @@ def gan_argv(args, name, extra, gans):
     if gan.pretrain and not gan.shares_pretraining_of:  # it runs the pretraining: the Kaggle pool
         argv += _opt("--kaggle-dir", args.kaggle_dir) + _opt("--pretrain-epochs", args.pretrain_epochs)
     argv += _opt("--finetune-epochs", args.finetune_epochs) + _opt("--max-iters-per-epoch", args.max_iters_per_epoch)
+    argv += _opt("--lr", args.lr) + _opt("--d-lr", args.d_lr)
+    if gan.teachers:
+        argv += _opt("--ema-decay", args.ema_decay)
     return argv + (["--tf32"] if args.tf32 else [])
 
 
@@ -152,7 +168,9 @@ def gan_jobs(args, gans, counts):
             stages = rundir.read_json(run / "config.json")["stages"]
         else:
             given = vars(train.build_parser().parse_args(gan_argv(args, name, extra, gans)))
-            stages = stage_records(complete(given, given["mode"], args.preset, args.device), counts)
+            cfg = complete(given, given["mode"], args.preset, args.device)
+            check_values(cfg)  # --lr, --d-lr, --ema-decay out of range: one sentence before any work
+            stages = stage_records(cfg, counts)
         jobs.append(plan.GanJob(name, stages, status, registry.GANS[name].shares_pretraining_of,
                                 0 if status == "finished" else run_bytes))
     return jobs
@@ -181,6 +199,18 @@ def make_plan(args, out, seconds=None, say=print):
     disk += eval_disk
     title = f"reproduce on the {args.device}{' with TF32' if args.tf32 else ''}, preset {args.preset}, into {out}"
     return plan.Plan(title, jobs, cjobs, disk, timing, plan.data_lines(prepared, args.seed))
+
+
+def log_line(out, *lines):
+    """Append ``lines`` to OUT/reproduce_log.txt, the record of every start (its plan) and finish, so that a run
+    directory shows what its plan predicted beside what it took."""
+    with open(out / LOG, "a") as f:
+        f.write("".join(line + "\n" for line in lines))
+
+
+def log_stop(out, where, code, started):
+    log_line(out, f"== stopped in {where} (exit code {code}) "
+                  f"{plan.duration_text(time.monotonic() - started)} after this start")
 
 
 def step(title, module, argv):
@@ -218,6 +248,9 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         return 2
     gans.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    log_line(out, f"== started {datetime.now().isoformat(timespec='seconds')}: python -m mttgan_min.reproduce "
+             + " ".join(sys.argv[1:] if argv is None else argv), *the_plan.lines())
     for name, extra in GAN_STEPS:
         run = gans / name
         if (run / "generator.npz").is_file():
@@ -228,6 +261,7 @@ def main(argv=None):
         else:
             code = step(name, train, gan_argv(args, name, extra, gans))
         if code != 0:
+            log_stop(out, f"the {name} GAN", code, started)
             print(f"reproduce stopped at the {name} GAN; run the same command again to continue.", file=sys.stderr)
             return code
     ev = out / "evaluation"
@@ -237,9 +271,12 @@ def main(argv=None):
     else:
         code = step("evaluation", evaluate, eval_argv(args, gans, ev) + timed)
     if code != 0:
+        log_stop(out, "the evaluation", code, started)
         print("reproduce stopped in the evaluation; run the same command again to continue.", file=sys.stderr)
         return code
-    print(f"\nall done: {ev / 'table1.md'}, {ev / 'table2.md'}, {ev / 'results.csv'}, {ev / 'quality'}")
+    took = plan.duration_text(time.monotonic() - started)
+    log_line(out, f"== finished {datetime.now().isoformat(timespec='seconds')}, {took} after this start")
+    print(f"\nall done in {took}: {ev / 'table1.md'}, {ev / 'table2.md'}, {ev / 'results.csv'}, {ev / 'quality'}")
     return 0
 
 

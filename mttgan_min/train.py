@@ -26,7 +26,7 @@ from .models import LATENTS, PRESETS
 from .run import rundir
 from .run.checkpoint import CheckpointError
 from .run.loop import NonFiniteError, Stopped
-from .run.options import CHECKPOINT_MINUTES, KAGGLE_FACTOR, PRESET_DEFAULTS, resolve_options
+from .run.options import CHECKPOINT_MINUTES, D_LR_DEFAULT, KAGGLE_FACTOR, PRESET_DEFAULTS, resolve_options
 from .run.resume import load_resume
 from .run.session import run_training
 from .fast import speed
@@ -70,9 +70,7 @@ def build_parser():
     a("--max-iters-per-epoch", type=int, metavar="N", help="cap every epoch at N iterations, 0 = no cap "
       "(smoke tests, quick GPU checks) " + _per_preset("max_iters_per_epoch"))
     a("--lr", type=float, help="Adam learning rate of G, and of D unless --d-lr is given " + _per_preset("lr"))
-    a("--d-lr", type=float, metavar="LR", help="Adam learning rate of D (default: the same as --lr for "
-      "paper and small, as in the paper; " + ", ".join(f"{v['d_lr']:g} for {k}" for k, v in PRESET_DEFAULTS.items()
-                                                      if v["d_lr"]) + ")")
+    a("--d-lr", type=float, metavar="LR", help="Adam learning rate of D " + D_LR_DEFAULT)
     a("--ema-decay", type=float, metavar="ALPHA", help="mtt only: teacher = alpha * teacher + "
       "(1 - alpha) * student after every step " + _per_preset("ema_decay"))
     a("--ema-buffers", choices=("average", "copy"), help="mtt only: the teacher's batch-norm "

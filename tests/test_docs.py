@@ -81,3 +81,54 @@ def test_the_benchmark_table_has_its_columns_in_every_row():
         rows.append(line)
     columns = head.count("|")
     assert rows and all(row.count("|") == columns for row in rows), "a row of the speed table has the wrong columns"
+
+
+RESULTS = ROOT / "docs" / "results"
+RUN_FILES = ("plan.txt", "table1.md", "table2.md", "controls.md", "tests.csv", "results.csv", "quality.json",
+             "samples_beside_real.png", "gan_measures.md")
+
+
+def test_the_results_page_links_runs_that_hold_their_tables_and_small_files_only():
+    page = (RESULTS / "README.md").read_text()
+    links = [link for link in re.findall(r"\]\(([^)#]+)\)", page) if "://" not in link]
+    missing = [link for link in links if not (RESULTS / link).exists()]
+    assert not missing, f"docs/results/README.md links to missing files {missing}"
+    runs = [d for d in RESULTS.iterdir() if d.is_dir() and d.name != "__pycache__"]
+    assert runs, "docs/results holds no run"
+    for run in runs:
+        absent = [n for n in RUN_FILES if not (run / n).is_file()]
+        assert not absent, f"{run.name} lacks {absent}"
+        assert run.name in page, f"the results page does not mention {run.name}"
+    big = [p.relative_to(ROOT).as_posix() for p in RESULTS.rglob("*") if p.is_file() and p.stat().st_size > 1 << 20]
+    assert not big, f"files over 1 MB in docs/results: {big}"
+
+
+def test_collect_copies_a_finished_run_and_gathers_the_gan_measures(tmp_path, capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("collect", RESULTS / "collect.py")
+    collect = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(collect)
+    run = tmp_path / "run"
+    assert collect.main([str(run), str(tmp_path / "dest")]) == 2
+    assert "is not a finished reproduce run" in capsys.readouterr().err and not (tmp_path / "dest").exists()
+    for name in collect.EVALUATION:
+        (run / "evaluation" / "quality").mkdir(parents=True, exist_ok=True)
+        (run / "evaluation" / name).write_text(name)
+    for name in collect.QUALITY:
+        (run / "evaluation" / "quality" / name).write_text(name)
+    gan = run / "gans" / "mtt"
+    gan.mkdir(parents=True)
+    (gan / "realism.csv").write_text(
+        "stage,epoch,generator,two_sample_accuracy,high_frequency_ratio,nn_distance_ratio,seconds\n"
+        "finetune,1,student,0.9000,50.0,1.5,0.1\nfinetune,2,student,0.8000,40.0,1.25,0.1\n"
+        "finetune,2,teacher,0.7000,30.0,1.0,0.1\n")
+    (gan / "diversity.csv").write_text(
+        "stage,epoch,generator,spread_ratio,near_duplicate_rate,layout_spread_ratio,layout_near_duplicate_rate,"
+        "seconds\nfinetune,1,student,0.9,0.0,0.8,0.01,0.1\nfinetune,2,student,0.85,0.0,0.7,0.02,0.1\n"
+        "finetune,2,teacher,0.95,0.0,0.75,0.005,0.1\n")
+    assert collect.main([str(run), str(tmp_path / "dest")]) == 0
+    dest = tmp_path / "dest"
+    assert all((dest / n).read_text() == n for n in collect.EVALUATION + collect.QUALITY)
+    final = (dest / "gan_measures.md").read_text().split("## Every epoch")[0]
+    assert "| mtt | finetune 2 | teacher | 0.70 | 30.0 | 1.00 | 0.95 | 0.0% | 0.75 | 0.5% |" in final
+    assert "finetune 1" not in final                         # only the last epoch in the first table

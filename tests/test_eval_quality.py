@@ -91,3 +91,16 @@ def test_write_quality(sets, tmp_path):
     assert on_disk["noise"]["diversity"]["coverage_heldout"] == 0.0
     for name in ("spectrum.png", "intensity.png", "nn_pairs_copies.png", "nn_pairs_noise.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_samples_beside_real_has_a_row_per_gan_and_per_real_pool(sets, tmp_path):
+    from PIL import Image
+    train, heldout, copies, noise = sets
+    quality.write_quality({"copies": copies, "noise": noise}, train, heldout, tmp_path / "a")
+    quality.write_quality({"copies": copies, "noise": noise}, train, heldout, tmp_path / "b", kaggle_train=heldout)
+    a = Image.open(tmp_path / "a" / "samples_beside_real.png")
+    b = Image.open(tmp_path / "b" / "samples_beside_real.png")
+    assert a.width == b.width == 1060          # ten images a row and the row names
+    assert (a.height, b.height) == (285, 380)  # 3 rows (two GANs, real COVID), then 4 with real Kaggle
+    pixels = np.asarray(b.convert("L"), dtype=float)
+    assert pixels[:95].std() > 0 and pixels[-95:].std() > 0  # every row holds images, the last one too

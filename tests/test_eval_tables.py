@@ -94,6 +94,7 @@ def test_write_outputs(tmp_path):
                             "k": int((y_true == y_pred).sum()), "n": len(y_true)})
     recs = tables.write_outputs(results, preds, tmp_path)
     assert (tmp_path / "table1.md").exists() and (tmp_path / "table2.md").exists()
+    assert not (tmp_path / tables.CONTROLS_FILE).exists()    # no controls were run
     rows = list(csv.DictReader(open(tmp_path / "tests.csv")))
     assert len(rows) == len(recs) == 2 * 3 and set(rows[0]) == set(tables.TEST_COLUMNS)
     assert (tmp_path / "confusion" / "multiclass_mtt_gen_vgg19_seed0.png").exists()
@@ -105,3 +106,31 @@ def test_write_outputs(tmp_path):
     bad[("binary", "baseline", "vgg19", 0)] = {"y_true": p["y_true"][::-1], "y_pred": p["y_pred"]}
     with pytest.raises(ValueError, match="same test images"):
         tables.write_outputs(results, bad, tmp_path / "again")
+
+
+def test_controls_markdown_puts_the_pixel_models_and_the_probe_beside_the_networks():
+    results = [
+        # two seeds of VGG-19 on the MTT-GAN generated row: 100/136 and 110/136; the probe 30/100 and 50/100
+        {"task": "binary", "row": "mtt_gen", "classifier": "vgg19", "seed": 0, "k": 100, "n": 136,
+         "probe_k": 30, "probe_n": 100},
+        {"task": "binary", "row": "mtt_gen", "classifier": "vgg19", "seed": 1, "k": "110", "n": "136",
+         "probe_k": "50", "probe_n": "100"},                  # as read back from results.csv
+        {"task": "binary", "row": "mtt_gen", "classifier": "pixel4x4", "seed": 0, "k": 120, "n": 136},
+        {"task": "binary", "row": "real_only", "classifier": "vgg19", "seed": 0, "k": 130, "n": 136,
+         "probe_k": 90, "probe_n": 100},
+        {"task": "multiclass", "row": "real_only", "classifier": "vgg19", "seed": 0, "k": 200, "n": 272,
+         "probe_k": "", "probe_n": ""},
+    ]
+    text = tables.controls_markdown(results)
+    binary = text.split("## Table II")[0]
+    line = next(x for x in binary.splitlines() if x.startswith("| MTT-GAN") and "(generated)" in x)
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[1].startswith("77.21 +- 5.20 (") and cells[1].endswith("[210/272]")      # (100 + 110) / 272
+    assert cells[2].startswith("88.24 (") and cells[2].endswith("[120/136]")              # the 4x4 pixel model
+    assert cells[3].startswith("40.00 +- 14.14 (") and cells[3].endswith("[80/200]")      # the probe
+    real = next(x for x in binary.splitlines() if x.startswith("| Real COVID images only"))
+    assert "[130/136]" in real and "[90/100]" in real and real.count("not run") == 1       # no pixel model run
+    table2 = text.split("## Table II")[1]
+    assert "COVID %" not in table2.splitlines()[2] and "[200/272]" in table2                 # no probe in Table II
+    assert tables.controls_markdown([r for r in results if r["row"] != "real_only"
+                                     and r["classifier"] == "vgg19"]) == ""

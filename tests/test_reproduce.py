@@ -52,5 +52,30 @@ def test_reproduce_trains_four_gans_then_evaluates_and_continues(tmp_path, capsy
     said = capsys.readouterr().out
     assert said.count("(finished earlier: skipped)") == 4 and said.count(": finished earlier (") == 4
     assert "evaluation (resumed)" in said
+    assert "time: nothing left to run (every job finished earlier)." in said.splitlines()
+    log = (out / "reproduce_log.txt").read_text().splitlines()   # each start's plan, then how long it took
+    starts = [i for i, line in enumerate(log) if line.startswith("== started ")]
+    assert len(starts) == 2 and all(log[i + 1].startswith("plan: reproduce") for i in starts)
+    first, second = log[starts[0]:starts[1]], log[starts[1]:]
+    assert sum("(finished earlier: skipped)" in line for line in first) == 0
+    assert sum("(finished earlier: skipped)" in line for line in second) == 4
+    for part in (first, second):
+        assert part[-1].startswith("== finished ") and part[-1].endswith(" after this start")
     after = planned(["--out", str(out)] + SHORT, out)
     assert all(j.status == "finished" for j in after.gan_jobs) and after.classifier_jobs[0].todo == 0
+
+
+def test_gan_hyperparameters_reach_every_gan_and_the_teacher_decay_only_mtt(tmp_path, capsys):
+    out = tmp_path / "r"
+    argv = ["--out", str(out), "--lr", "3e-5", "--d-lr", "5e-4", "--ema-decay", "0.99"]
+    args = reproduce.build_parser().parse_args(argv)
+    args.preset = "tiny"
+    for name, extra in reproduce.GAN_STEPS:
+        given = vars(reproduce.train.build_parser().parse_args(reproduce.gan_argv(args, name, extra, out / "gans")))
+        assert (given["lr"], given["d_lr"]) == (3e-5, 5e-4), name
+        assert given.get("ema_decay") == (0.99 if name == "mtt" else None), name
+    assert reproduce.main(argv + ["--ema-decay", "1.0", "--plan"]) == 2
+    assert "--ema-decay must be in [0, 1), not 1.0." in capsys.readouterr().err
+    assert reproduce.main(argv + ["--d-lr", "-1", "--plan"]) == 2
+    assert "--d-lr must be a positive number, not -1.0." in capsys.readouterr().err
+    assert not out.exists()

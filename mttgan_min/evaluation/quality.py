@@ -223,9 +223,32 @@ def plot_intensity(path, named_images, real):
     fig.savefig(path, dpi=100)
 
 
-def write_quality(generated, covid_train, covid_test, out_dir, seed=0, train_groups=None, test_groups=None):
+def plot_beside_real(path, named_images, real_rows, n=10, seed=0):
+    """PNG: a row of ``n`` images of each {name: images} (its first n), then a row of each {name: real
+    images} (n drawn at random with ``seed``), all at the same size, so that they can be told apart by eye."""
+    from matplotlib.figure import Figure
+    rng = np.random.default_rng(seed)
+    rows = [(name, imgs[:n]) for name, imgs in named_images.items()]
+    rows += [(name, imgs[np.sort(rng.choice(len(imgs), min(n, len(imgs)), replace=False))])
+             for name, imgs in real_rows.items()]
+    fig = Figure(figsize=(0.9 * n + 1.6, 0.95 * len(rows)))
+    axes = fig.subplots(len(rows), n, squeeze=False)
+    for r, (name, imgs) in enumerate(rows):
+        for j, ax in enumerate(axes[r]):
+            if j < len(imgs):
+                ax.imshow(imgs[j][..., 0], cmap="gray", vmin=0, vmax=1)
+            ax.set_axis_off()
+        axes[r, 0].text(-0.1, 0.5, name, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=9)
+    fig.subplots_adjust(left=1.5 / (0.9 * n + 1.6), right=0.99, top=0.99, bottom=0.01, wspace=0.05, hspace=0.05)
+    fig.savefig(path, dpi=100)
+
+
+def write_quality(generated, covid_train, covid_test, out_dir, seed=0, train_groups=None, test_groups=None,
+                  kaggle_train=None):
     """quality_report for every {gan_name: images (N, S, S, 1)}; writes out_dir/quality.json,
-    spectrum.png, intensity.png and nn_pairs_<gan_name>.png. Returns {gan_name: report}.
+    spectrum.png, intensity.png, nn_pairs_<gan_name>.png and samples_beside_real.png (each GAN's
+    images above real COVID training films and, when ``kaggle_train`` is given, real Kaggle ones).
+    Returns {gan_name: report}.
 
     train_groups / test_groups: patient keys (N,) of covid_train / covid_test (see quality_report).
     """
@@ -237,5 +260,9 @@ def write_quality(generated, covid_train, covid_test, out_dir, seed=0, train_gro
         plot_nearest_pairs(out_dir / f"nn_pairs_{name}.png", imgs, covid_train, title=f"{name}: closest pairs")
     plot_spectra(out_dir / "spectrum.png", generated, covid_train)
     plot_intensity(out_dir / "intensity.png", generated, covid_train)
+    real_rows = {"real COVID": covid_train}
+    if kaggle_train is not None:
+        real_rows["real Kaggle"] = kaggle_train
+    plot_beside_real(out_dir / "samples_beside_real.png", generated, real_rows, seed=seed)
     atomic_write(out_dir / "quality.json", lambda f: f.write(json.dumps(report, indent=2).encode()))
     return report

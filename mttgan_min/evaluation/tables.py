@@ -177,6 +177,65 @@ def table_markdown(task, results):
     return "\n".join(lines) + "\n"
 
 
+CONTROL_ROWS = ROWS + ("real_only",)
+CONTROL_LABELS = dict(ROW_LABELS, real_only="Real COVID images only (control)")
+CONTROL_COLUMNS = (("vgg19", "VGG-19 %"), ("alexnet", "AlexNet %"), ("pixel4x4", "pixels 4x4 %"),
+                   ("pixel8x8", "pixels 8x8 %"))
+CONTROLS_FILE = "controls.md"
+
+
+def _rate_cell(kn):
+    """Markdown cell for a rate over seeds: mean % (+- sd) (envelope of the exact intervals) [sum k/sum n]."""
+    kn = [(k, n) for k, n in kn if n]
+    if not kn:
+        return ""
+    _, text = _ours(kn)
+    return f"{text} [{sum(k for k, _ in kn)}/{sum(n for _, n in kn)}]"
+
+
+def controls_markdown(results):
+    """controls.md: where the accuracy comes from (docs/design.md, "Evaluation controls").
+
+    Per task, for every training set (each GAN row and the real-only control): the networks' accuracy
+    beside that of the pixel-shortcut logistic regressions on the same training set, and (binary) the
+    share of the adult non-COVID probe films each network calls COVID. Returns "" without controls.
+    """
+    results = list(results)
+    if not any(r.get("row") == "real_only" or str(r.get("classifier", "")).startswith("pixel") for r in results):
+        return ""
+    lines = ["# Controls: where the accuracy comes from", ""]
+    for task in TASKS:
+        mine = [r for r in results if r.get("task") == task]
+        if not mine:
+            continue
+        cells = {}
+        probe = {}
+        for r in mine:
+            cells.setdefault((r["row"], r["classifier"]), []).append((int(r["k"]), int(r["n"])))
+            if str(r.get("probe_n", "")) not in ("", "0"):
+                probe.setdefault((r["row"], r["classifier"]), []).append((int(r["probe_k"]), int(r["probe_n"])))
+        columns = [(c, label) for c, label in CONTROL_COLUMNS if any(key[1] == c for key in cells)]
+        probes = [c for c in CLASSIFIERS if any(key[1] == c for key in probe)]
+        head = ["training set"] + [label for _, label in columns]
+        head += [f"{CLASSIFIER_LABELS[c]} calls adult non-COVID films COVID %" for c in probes]
+        lines += [f"## {TABLE_TITLES[task]}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for row in CONTROL_ROWS:
+            if not any(key[0] == row for key in cells):
+                continue
+            line = [CONTROL_LABELS[row]] + [_rate_cell(cells.get((row, c), [])) or "not run" for c, _ in columns]
+            line += [_rate_cell(probe.get((row, c), [])) or "not run" for c in probes]
+            lines.append("| " + " | ".join(line) + " |")
+        lines.append("")
+    lines += ["Accuracy on the held-out test images of each task; mean over classifier seeds (+- sample sd when "
+              "several), the envelope of the per-seed exact 95% intervals, and the counts summed over seeds "
+              "[k/n]. The pixel columns are multinomial logistic regressions on 4x4 and 8x8 mean-pooled "
+              "pixels trained on the same images as the networks: where they score as high as a network, the "
+              "task can be solved from coarse brightness alone. The probe films are adult chest X-rays without "
+              "COVID-19 from the COVID-19 collection: a network that calls them COVID has learned \"adult "
+              "film\" (or \"from this collection\") rather than COVID-19."]
+    return "\n".join(lines) + "\n"
+
+
 TEST_COLUMNS = ("task", "classifier", "seed", "reference", "other", "n", "k_ref", "k_other", "n_covid",
                 "covid_ref", "covid_other", "fisher_acc_p", "fisher_acc_p_holm", "fisher_recall_p",
                 "fisher_recall_p_holm", "mcnemar_b", "mcnemar_c", "mcnemar_p", "mcnemar_p_holm")
@@ -197,7 +256,8 @@ def classes_for(task):
 
 
 def write_outputs(results, predictions, out_dir, confusion=True):
-    """Write table1.md / table2.md (tasks present in ``results``), tests.csv and confusion matrices.
+    """Write table1.md / table2.md (tasks present in ``results``), controls.md (when the controls ran),
+    tests.csv and confusion matrices.
 
     results: list of dicts (rows of results.csv) with task, row, classifier, seed, k, n.
     predictions: {(task, row, classifier, seed): {"y_true": (n,), "y_pred": (n,), ...}}; every key of
@@ -211,6 +271,9 @@ def write_outputs(results, predictions, out_dir, confusion=True):
     for task in TASKS:
         if any(r.get("task") == task for r in results):
             (out_dir / TABLE_FILES[task]).write_text(table_markdown(task, results))
+    controls_text = controls_markdown(results)
+    if controls_text:
+        (out_dir / CONTROLS_FILE).write_text(controls_text)
     groups = {}
     for (task, row, clf, seed), p in predictions.items():
         groups.setdefault((task, clf, seed), {})[row] = p

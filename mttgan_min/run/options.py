@@ -25,6 +25,9 @@ PRESET_DEFAULTS = {
                   ema_decay=0.999),
     "tiny": dict(pretrain_epochs=2, finetune_epochs=4, lr=2e-5, d_lr=1e-3, max_iters_per_epoch=50, ema_decay=0.98),
 }
+# The --d-lr default as train's and reproduce's help say it.
+D_LR_DEFAULT = ("(default: the same as --lr for paper and small, as in the paper; "
+                + ", ".join(f"{v['d_lr']:g} for {k}" for k, v in PRESET_DEFAULTS.items() if v["d_lr"]) + ")")
 RESUME_OPTIONS = ("resume", "device", "checkpoint_minutes", "kaggle_dir", "covid_dir")  # may go with --resume
 
 
