@@ -7,10 +7,11 @@ of real Kaggle images plus generated (or real + generated) COVID images is assem
 same images the GANs never saw. ``--controls`` adds the real-only row, the pixel-shortcut logistic
 regressions and the adult non-COVID probe; ``--quality`` measures the generated images themselves.
 
-Outputs in --out: config.json, results.csv, table1.md, table2.md, tests.csv, confusion/ (CSV + PNG),
-classifiers/<task>/<row>/<classifier>-seed<s>/ (curves.csv, curves.png, predictions.csv, result.json;
-checkpoint.npz only while that classifier trains), generated/ (the images used, with grids), quality/ (quality.json and
-pictures). Ctrl-C (or SIGTERM) stops after the current batch; --resume OUT continues (each classifier
+Outputs in --out: config.json, results.csv, table1.md, table2.md, controls.md (with --controls),
+tests.csv, confusion/ (CSV + PNG), classifiers/<task>/<row>/<classifier>-seed<s>/ (curves.csv,
+curves.png, predictions.csv, result.json; checkpoint.npz only while that classifier trains),
+generated/ (the images used, with grids), quality/ (quality.json and pictures, samples_beside_real.png
+among them). Ctrl-C (or SIGTERM) stops after the current batch; --resume OUT continues (each classifier
 from its last finished epoch). Before any work it prints its plan (``mttgan_min.plan``: the classifier
 jobs, their time estimated from a few batches timed here, the disk they need) and refuses a start the
 disk cannot hold; ``--plan`` prints it and stops.
@@ -497,7 +498,7 @@ def main(argv=None):
             results = run_evaluation(cfg, out, resume, argv, fast.tier, prepared)
     except BaseException as err:
         return exit_code(err, failures(out))
-    tables_written = [f for f in ("table1.md", "table2.md") if (out / f).is_file()]
+    tables_written = [f for f in ("table1.md", "table2.md", "controls.md") if (out / f).is_file()]
     print(f"done: {len(results)} results in {out / 'results.csv'}; {', '.join(tables_written)}, tests.csv "
           f"and confusion/ in {out}")
     return 0

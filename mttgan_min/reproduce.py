@@ -276,7 +276,8 @@ def main(argv=None):
         return code
     took = plan.duration_text(time.monotonic() - started)
     log_line(out, f"== finished {datetime.now().isoformat(timespec='seconds')}, {took} after this start")
-    print(f"\nall done in {took}: {ev / 'table1.md'}, {ev / 'table2.md'}, {ev / 'results.csv'}, {ev / 'quality'}")
+    print(f"\nall done in {took}: {ev / 'table1.md'}, {ev / 'table2.md'}, {ev / 'controls.md'}, "
+          f"{ev / 'results.csv'}, {ev / 'quality'}")
     return 0
 
 

@@ -47,8 +47,9 @@ def test_evaluate_end_to_end_and_resume(gan_runs, tmp_path, capsys):
             "--generated", f"transfer={gan_runs['pngs']}", "--task", "binary", "--controls", "--quality",
             "--out", str(out)] + FAST
     assert evaluate.main(argv) == 0
-    for name in ("config.json", "results.csv", "table1.md", "tests.csv", "training_sets.json",
-                 "quality/quality.json", "generated/mtt.png", "generated/transfer.png"):
+    for name in ("config.json", "results.csv", "table1.md", "controls.md", "tests.csv", "training_sets.json",
+                 "quality/quality.json", "quality/samples_beside_real.png", "generated/mtt.png",
+                 "generated/transfer.png"):
         assert (out / name).is_file(), name
     assert not (out / "table2.md").exists()                      # --task binary only
     cfg = json.loads((out / "config.json").read_text())
@@ -69,6 +70,10 @@ def test_evaluate_end_to_end_and_resume(gan_runs, tmp_path, capsys):
     table = (out / "table1.md").read_text()
     assert "MTT-GAN (generated)" in table and "96.32" in table and "not run" in table   # no baseline given
     assert read_csv(out / "tests.csv")
+    controls = (out / "controls.md").read_text()                # every training set, networks beside pixels
+    assert "| Real COVID images only (control) |" in controls and "pixels 8x8 %" in controls
+    assert "calls adult non-COVID films COVID" not in controls   # synthetic data has no adult probe films
+    assert "not run" not in controls.split("Accuracy on")[0]
     one = out / "classifiers" / "binary" / "mtt_gen" / "alexnet-seed0"
     preds = read_csv(one / "predictions.csv")
     assert len(preds) == 136 and abs(sum(float(preds[0][k]) for k in ("p_normal", "p_covid")) - 1) < 1e-5
