@@ -378,8 +378,7 @@ def classifier_work(cfg, out, prepared, names, preset):
 def make_plan(cfg, out, prepared, seconds_per_batch=None, say=print):
     """The evaluation's ``plan.Plan``: its classifier jobs, their time on cfg's device, the disk they need."""
     jobs, disk = classifier_work(cfg, out, prepared, list(cfg["gans"]) + list(cfg["generated"]), cfg["preset"])
-    kinds = [j.classifier for j in jobs if j.todo]
-    timing = plan.measure(cfg["preset"], cfg["device"], list(dict.fromkeys(kinds)), seconds_per_batch,
+    timing = plan.measure(cfg["preset"], cfg["device"], plan.kinds_to_time([], jobs), seconds_per_batch,
                           cfg.get("tf32", False), say)
     title = (f"evaluate on the {cfg['device']}{' with TF32' if cfg.get('tf32') else ''}, preset {cfg['preset']}, "
              f"into {out}")

@@ -179,9 +179,20 @@ def measure(preset, device, kinds, given=None, tf32=False, say=print):
     return timing
 
 
+def iterations_to_run(gan_jobs):
+    """GAN iterations of the jobs not finished earlier."""
+    return sum(j.iterations for j in gan_jobs if j.status != "finished")
+
+
+def kinds_to_time(gan_jobs, classifier_jobs):
+    """The kinds of work ("gan", then each classifier once) that jobs still to run need a figure for."""
+    return (["gan"] if any(j.status != "finished" for j in gan_jobs) else []) + \
+        list(dict.fromkeys(j.classifier for j in classifier_jobs if j.todo))
+
+
 def estimate_seconds(timing, gan_jobs, classifier_jobs):
     """(GAN seconds, classifier seconds) of the jobs still to run; None where a figure is missing."""
-    iters = sum(j.iterations for j in gan_jobs if j.status != "finished")
+    iters = iterations_to_run(gan_jobs)
     gan = iters * timing.seconds["gan"] if "gan" in timing.seconds else (0.0 if not iters else None)
     cls = 0.0
     for jobs in classifier_jobs:
@@ -283,8 +294,7 @@ def gan_lines(jobs):
             out.append(f"    {st['name']:<9}{pool} pool {st['images']:,} images x{st['factor']}: "
                        f"{st['epochs']} epochs x {st['iterations_per_epoch']:,} iterations{capped}"
                        + (", EMA teachers" if st.get("teachers") else ""))
-    todo = sum(j.iterations for j in jobs if j.status != "finished")
-    out.append(f"  total: {todo:,} GAN iterations to run")
+    out.append(f"  total: {iterations_to_run(jobs):,} GAN iterations to run")
     return out
 
 
@@ -306,8 +316,7 @@ def classifier_lines(groups):
 def time_lines(timing, gan_jobs, classifier_jobs):
     if timing is None:
         return []
-    kinds = (["gan"] if any(j.status != "finished" for j in gan_jobs) else []) + \
-        list(dict.fromkeys(g.classifier for g in classifier_jobs if g.todo))
+    kinds = kinds_to_time(gan_jobs, classifier_jobs)
     if not kinds:
         return ["time: nothing left to run (every job finished earlier)."]
     figures = [f"{KIND_NAMES[k][0]} {timing.seconds[k]:.3g} s ({timing.how[k]})" for k in kinds if k in timing.seconds]

@@ -191,9 +191,7 @@ def make_plan(args, out, seconds=None, say=print):
         ecfg = dict(evaluate.classifier_options(eargs, args.preset), controls=True)
     check_pools(prepared.kaggle_train, ecfg["tasks"], ecfg["images_per_class"])  # before hours of GAN training
     cjobs, eval_disk = evaluate.classifier_work(ecfg, ev, prepared, [name for name, _ in GAN_STEPS], args.preset)
-    kinds = (["gan"] if any(j.status != "finished" for j in jobs) else []) + \
-        list(dict.fromkeys(j.classifier for j in cjobs if j.todo))
-    timing = plan.measure(args.preset, args.device, kinds, seconds, args.tf32, say)
+    timing = plan.measure(args.preset, args.device, plan.kinds_to_time(jobs, cjobs), seconds, args.tf32, say)
     to_train = [j for j in jobs if j.status != "finished"]
     disk = [(f"GAN runs ({len(to_train)} x checkpoints, exports and samples)", sum(j.disk for j in to_train))]
     disk += eval_disk
