@@ -62,8 +62,7 @@ class TrainState:
         self.fixed_z = sample_latent(np.random.default_rng(seeds["fixed"]), N_FIXED,
                                      preset.latent_dim, cfg["latent"], np.float32)
         self.opt_G = self.opt_D = None
-        self.teachers = None          # a tuple of EMATeachers, one per name in teacher_names, or None
-        self.teacher_names = ()
+        self.ema = {}                 # "G", "D" -> EMATeacher: the stage's teachers (MTT-GAN fine-tuning)
         self.stage = self.epoch = self.iteration = 0
         self.epoch_data_state = None  # data_rng state at the start of the current epoch
         self.metrics_rows = 0
@@ -72,10 +71,9 @@ class TrainState:
     def begin_stage(self, with_teachers):
         """Fresh Adam moments; the GAN's teachers (if ``with_teachers``) start as copies of the students."""
         self.opt_G, self.opt_D = Adam(self.G, lr=float(self.cfg["lr"])), Adam(self.D, lr=float(self.cfg["d_lr"]))
-        self.teacher_names = self.gan.teachers if with_teachers else ()
         students = {"G": self.G, "D": self.D}
-        self.teachers = tuple(EMATeacher(students[name], self.cfg["ema_buffers"])
-                              for name in self.teacher_names) or None
+        self.ema = {name: EMATeacher(students[name], self.cfg["ema_buffers"])
+                    for name in (self.gan.teachers if with_teachers else ())}
         self.epoch = self.iteration = 0
 
     def reseed_device_noise(self):
@@ -87,11 +85,15 @@ class TrainState:
         """Remember the data generator's state at an epoch start (resume replays the epoch from it)."""
         self.epoch_data_state = copy.deepcopy(self.data_rng.bit_generator.state)
 
+    @property
+    def teachers(self):
+        """The stage's EMATeachers as a tuple (G's first), as ``gan_step.mtt_gan_step`` takes them; None
+        when the stage has none."""
+        return tuple(self.ema.values()) or None
+
     def teacher(self, name):
         """The EMA teacher network of "G" or "D", or None when this stage has none."""
-        if name not in self.teacher_names:
-            return None
-        return self.teachers[self.teacher_names.index(name)].network
+        return self.ema[name].network if name in self.ema else None
 
     def final_generator_name(self):
         """"teacher" when the GAN's samples come from a teacher G this stage has (MTT-GAN), else "student"."""
@@ -107,8 +109,8 @@ class TrainState:
         g = {"G": self.G.state_dict(), "D": self.D.state_dict(),
              "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
              "fixed": {"z": self.fixed_z}}
-        for name in self.teacher_names:
-            g[f"{name}_teacher"] = self.teacher(name).state_dict()
+        for name, teacher in self.ema.items():
+            g[f"{name}_teacher"] = teacher.network.state_dict()
         return g
 
     def meta(self):
@@ -134,8 +136,8 @@ class TrainState:
             self.D.load_state_dict(groups["D"])
             self.opt_G.load_state_dict(groups["opt_G"])
             self.opt_D.load_state_dict(groups["opt_D"])
-            for name in self.teacher_names:
-                self.teacher(name).load_state_dict(groups[f"{name}_teacher"])
+            for name, teacher in self.ema.items():
+                teacher.network.load_state_dict(groups[f"{name}_teacher"])
         except ValueError as err:
             raise checkpoint.CheckpointError(f"{path} does not match: {err}.")
         self.fixed_z = np.asarray(groups["fixed"]["z"], dtype=np.float32)
