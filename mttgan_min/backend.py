@@ -62,6 +62,11 @@ def tf32_from_environment():
         return False
 
 
+def resumed_tf32(cfg):
+    """A resumed run's TF32: as its config.json records it, unless it now runs on the CPU, which has none."""
+    return bool(cfg.get("tf32", False)) and cfg["device"] == "gpu"
+
+
 def check_tf32(device, tf32):
     """Raise DeviceUnavailable (one sentence) when TF32 is asked for on a device that has none."""
     if tf32 and device != "gpu":

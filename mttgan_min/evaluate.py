@@ -469,7 +469,7 @@ def main(argv=None):
             cfg = rundir.read_options(out / "config.json")
             if args.device:
                 cfg["device"] = args.device
-            cfg["tf32"] = cfg.get("tf32", False) and cfg["device"] == "gpu"  # the CPU has no TF32
+            cfg["tf32"] = backend.resumed_tf32(cfg)
             resume = True
         else:
             cfg = resolve_options(args, argv)

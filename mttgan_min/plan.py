@@ -35,7 +35,7 @@ from .fast import speed
 from .models import build_discriminator, build_generator, get_preset
 from .run.loop import iterations_of
 from .run.rundir import RunDirError
-from .run.session import estimate_bytes
+from .run.session import estimate_bytes, net_bytes
 
 MARGIN = 0.10                  # a start needs the plan's total plus this fraction free
 MEASURE_CALLS = 3              # at most this many timed calls of each kind of work ...
@@ -206,10 +206,6 @@ def estimate_seconds(timing, gan_jobs, classifier_jobs):
 
 
 # --- the disk -------------------------------------------------------------------------------------
-def net_bytes(net):
-    return sum(int(v.nbytes) for v in net.state_dict().values())
-
-
 def gan_run_bytes(preset):
     """What ``train`` checks it has room for before a run starts (``run.session.estimate_bytes``)."""
     p, host = get_preset(preset), np.random.default_rng(0)

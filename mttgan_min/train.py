@@ -104,7 +104,7 @@ def main(argv=None):
         options = resolve_options(args)
         if "resume" in options:
             cfg, run = load_resume(options)
-            cfg["tf32"] = cfg.get("tf32", False) and cfg["device"] == "gpu"  # the CPU has no TF32
+            cfg["tf32"] = backend.resumed_tf32(cfg)
             typed = [opt for opt in ("kaggle_dir", "covid_dir") if opt in options]
             with speed(cfg["device"]) as fast:
                 return run_training(cfg, run, resume=True, typed=typed, tier=fast.tier)

@@ -28,10 +28,15 @@ from .resume import as_recorded, check_pretrained_split, jsonable, resume_state
 from .state import TrainState
 
 
+def net_bytes(net):
+    """Bytes of a network's weights and buffers (its ``state_dict``)."""
+    return sum(int(v.nbytes) for v in net.state_dict().values())
+
+
 def estimate_bytes(state):
     """Checkpoint size x 3 (latest, previous, new while saving) + exports + samples, with a margin."""
-    net_bytes = sum(int(v.nbytes) for net in (state.G, state.D) for v in net.state_dict().values())
-    return int(net_bytes * 4 * 3 + net_bytes * 2 + 50 * 2**20)
+    nets = net_bytes(state.G) + net_bytes(state.D)
+    return int(nets * 4 * 3 + nets * 2 + 50 * 2**20)
 
 
 def config_record(cfg, pools, source, records):
