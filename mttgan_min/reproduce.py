@@ -7,9 +7,9 @@
 4. The evaluation (``python -m mttgan_min.evaluate --controls --quality``) of all four.
 
 Each step is ``python -m mttgan_min.train`` or ``evaluate`` with the options shown as it starts; the runs
-live in OUT/gans/<name>, the evaluation in OUT/evaluation; OUT/reproduce_log.txt keeps the plan of every start and
-how long it took. Run the same command again after a stop
-(Ctrl-C, a crash) and it continues: finished steps are skipped, an interrupted one is resumed.
+live in OUT/gans/<name>, the evaluation in OUT/evaluation; OUT/reproduce_log.txt keeps the plan of every
+start and how long it took. Run the same command again after a stop (Ctrl-C, a crash) and it
+continues: finished steps are skipped, an interrupted one is resumed.
 Before any work it prints its plan (``mttgan_min.plan``): the jobs, the time they should take on this device
 (from a few iterations timed here) and the disk they need; ``--plan`` prints it and stops.
 With no arguments: CPU, tiny preset, synthetic data, everything in about 5-15 minutes on 2 cores.
@@ -31,7 +31,6 @@ from .models import PRESETS
 from .run import rundir
 from .run.loop import stage_records
 from .run.options import D_LR_DEFAULT, PRESET_DEFAULTS, check_values, complete
-
 
 
 def gan_options(gan):
@@ -60,8 +59,9 @@ def build_parser():
                                             "It first prints its plan: every GAN job with its stages, epochs and "
                                             "iterations, every classifier job\nwith its epochs and batches, an "
                                             "estimate of the time from a few iterations timed on the device, and "
-                                            "the\ndisk it needs; a start the disk cannot hold is refused. OUT/reproduce_log.txt keeps the plan of "
-                                            "every start\nand how long it ran.",
+                                            "the\ndisk it needs; a start the disk cannot hold is refused. "
+                                            "OUT/reproduce_log.txt keeps the plan of every start\nand how long it "
+                                            "ran.",
                                 epilog="Exit codes: 0 done, 1 failed, 2 usage error (or too little disk), 130/143 "
                                        "stopped (run the same command again to continue).")
     a = p.add_argument

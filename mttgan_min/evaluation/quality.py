@@ -135,7 +135,8 @@ def radial_power_spectrum(images, window=False):
 def spectrum_distance(generated, real):
     """{"log_distance": mean |log10 P_gen / P_real| over the non-zero frequency rings,
     "high_frequency_ratio": total power at radial frequencies >= 0.5 cycles/pixel (an axis at
-    its Nyquist limit, and the diagonal frequencies out to the corner), generated over real: >> 1 for a checkerboard or for noise}."""
+    its Nyquist limit, and the diagonal frequencies out to the corner), generated over real: >> 1 for
+    a checkerboard or for noise}."""
     f, pg = radial_power_spectrum(generated)
     _, pr = radial_power_spectrum(real)
     tiny = 1e-20

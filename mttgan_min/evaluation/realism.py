@@ -9,8 +9,8 @@ These three tell samples that pass for the data from samples that do not (docs/d
   from real films the run never trained on. About 0.5 when it cannot, 1 when a linear model on 64
   block means separates them;
 - **high-frequency power ratio**: the power at spatial frequencies of at least 0.35 cycles per pixel
-  (grain, a checkerboard), generated over real, with a Hann window against border leakage. About 1 for films like the data, far above 1 for
-  noisy or checkered samples, far below 1 for blurred ones;
+  (grain, a checkerboard), generated over real, with a Hann window against border leakage. About 1
+  for films like the data, far above 1 for noisy or checkered samples, far below 1 for blurred ones;
 - **nearest-neighbour distance ratio**: the median distance from a sample to its nearest film of the
   training pool, over the same median for the unseen real films. About 1 when samples sit as close
   to the training films as new films do; above 1 for samples off the data, near 0 for copies.

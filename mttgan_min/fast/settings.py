@@ -22,8 +22,9 @@ glibc's malloc hands a freed block of 32 MB or more, and the free top of its hea
 the operating system, so the next array of that size is fresh memory that the kernel maps and
 zero-fills on first touch. On Linux with glibc the commands ask malloc (``mallopt``) to serve
 blocks up to ``KEEP_BYTES`` from its heap and to keep the heap: the next iteration's arrays reuse
-the memory its predecessor freed, at the same peak memory (docs/benchmarks.md). A user who sets MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES keeps
-their choice; other C libraries are left alone.
+the memory its predecessor freed, at the same peak memory (docs/benchmarks.md). A user who sets
+MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES keeps their choice; other C
+libraries are left alone.
 
 Nothing is changed at import time: the settings hold only inside the block, on the CPU device
 (CuPy has its own memory pool and no BLAS threads). Two things outlive it, see ``speed``.
