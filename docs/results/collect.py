@@ -9,12 +9,12 @@ its per-epoch realism and diversity, gathered into gan_measures.md (the final ge
 and teacher, first). Only tables, small pictures, JSON and CSV are copied: no image of the data.
 """
 import argparse
-import csv
 import shutil
 import sys
 from pathlib import Path
 
 from mttgan_min import gans as registry
+from mttgan_min.run import diversity_log
 
 EVALUATION = ("table1.md", "table2.md", "controls.md", "tests.csv", "results.csv", "training_sets.json")
 QUALITY = ("quality.json", "samples_beside_real.png", "spectrum.png")
@@ -26,12 +26,12 @@ MEASURES = (("two_sample_accuracy", "two-sample acc.", "{:.2f}"), ("high_frequen
 
 
 def epoch_rows(run):
-    """{(stage, epoch, generator): {measure: value}} from RUN/realism.csv and RUN/diversity.csv."""
+    """{(stage, epoch, generator): {measure: value}} from RUN/realism.csv and RUN/diversity.csv
+    (read by ``run.diversity_log.read_rows``), realism's rows first."""
     rows = {}
-    for name in ("realism.csv", "diversity.csv"):
-        with open(run / name) as f:
-            for r in csv.DictReader(f):
-                rows.setdefault((r["stage"], int(r["epoch"]), r["generator"]), {}).update(r)
+    for stem in ("realism", "diversity"):
+        for r in diversity_log.read_rows(run / f"{stem}.csv", diversity_log.LOGS[stem][0]):
+            rows.setdefault((r["stage"], r["epoch"], r["generator"]), {}).update(r)
     return rows
 
 
