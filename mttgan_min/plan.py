@@ -63,6 +63,11 @@ class GanJob:
     def iterations(self):
         return sum(st["epochs"] * st["iterations_per_epoch"] for st in self.stages)
 
+    @property
+    def todo(self):
+        """Whether this start still runs it (it did not finish earlier)."""
+        return self.status != "finished"
+
 
 @dataclass
 class ClassifierJobs:
@@ -181,12 +186,12 @@ def measure(preset, device, kinds, given=None, tf32=False, say=print):
 
 def iterations_to_run(gan_jobs):
     """GAN iterations of the jobs not finished earlier."""
-    return sum(j.iterations for j in gan_jobs if j.status != "finished")
+    return sum(j.iterations for j in gan_jobs if j.todo)
 
 
 def kinds_to_time(gan_jobs, classifier_jobs):
     """The kinds of work ("gan", then each classifier once) that jobs still to run need a figure for."""
-    return (["gan"] if any(j.status != "finished" for j in gan_jobs) else []) + \
+    return (["gan"] if any(j.todo for j in gan_jobs) else []) + \
         list(dict.fromkeys(j.classifier for j in classifier_jobs if j.todo))
 
 

@@ -192,7 +192,7 @@ def make_plan(args, out, seconds=None, say=print):
     check_pools(prepared.kaggle_train, ecfg["tasks"], ecfg["images_per_class"])  # before hours of GAN training
     cjobs, eval_disk = evaluate.classifier_work(ecfg, ev, prepared, [name for name, _ in GAN_STEPS], args.preset)
     timing = plan.measure(args.preset, args.device, plan.kinds_to_time(jobs, cjobs), seconds, args.tf32, say)
-    to_train = [j for j in jobs if j.status != "finished"]
+    to_train = [j for j in jobs if j.todo]
     disk = [(f"GAN runs ({len(to_train)} x checkpoints, exports and samples)", sum(j.disk for j in to_train))]
     disk += eval_disk
     title = f"reproduce on the {args.device}{' with TF32' if args.tf32 else ''}, preset {args.preset}, into {out}"
