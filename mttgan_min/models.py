@@ -10,7 +10,7 @@ Presets change only sizes, never the structure (docs/design.md, "Presets and the
 ``python -m mttgan_min.models --preset paper`` prints a Keras-style summary.
 """
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -38,13 +38,18 @@ PRESETS = {
 }
 
 
-def get_preset(preset):
-    """A Preset from its name (or the Preset itself)."""
-    if isinstance(preset, Preset):
-        return preset
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    return PRESETS[preset]
+def get_preset(preset, latent_dim=None):
+    """A Preset from its name (or the Preset itself), with another size of z if ``latent_dim`` is given."""
+    if not isinstance(preset, Preset):
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+        preset = PRESETS[preset]
+    return preset if latent_dim is None else replace(preset, latent_dim=latent_dim)
+
+
+def preset_of(cfg):
+    """The Preset of a run's settings (config.json's options): its preset with its ``latent_dim``, if set."""
+    return get_preset(cfg["preset"], cfg.get("latent_dim"))
 
 
 def res_block(width, rng, dtype, tier=REFERENCE):

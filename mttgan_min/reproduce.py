@@ -104,6 +104,8 @@ def build_parser():
     g.add_argument("--ema-decay", type=float, default=None, metavar="ALPHA",
                    help="MTT-GAN's teachers: teacher = alpha * teacher + (1 - alpha) * student after every step "
                         + per_preset(PRESET_DEFAULTS, "ema_decay"))
+    g.add_argument("--latent-dim", type=positive_int, default=None, metavar="N",
+                   help="size of z, every generator's input (default: 100, the paper's)")
     g.add_argument("--epochs", type=positive_int, default=None,
                    help="epochs of every classifier " + per_preset(evaluate.EVAL_DEFAULTS, "epochs"))
     g.add_argument("--images-per-class", type=positive_int, default=None, metavar="N",
@@ -132,7 +134,7 @@ def gan_argv(args, name, extra, gans):
     if gan.pretrain and not gan.shares_pretraining_of:  # it runs the pretraining: the Kaggle pool
         argv += _opt("--kaggle-dir", args.kaggle_dir) + _opt("--pretrain-epochs", args.pretrain_epochs)
     argv += _opt("--finetune-epochs", args.finetune_epochs) + _opt("--max-iters-per-epoch", args.max_iters_per_epoch)
-    argv += _opt("--lr", args.lr) + _opt("--d-lr", args.d_lr)
+    argv += _opt("--lr", args.lr) + _opt("--d-lr", args.d_lr) + _opt("--latent-dim", args.latent_dim)
     if gan.teachers:
         argv += _opt("--ema-decay", args.ema_decay)
     return argv + (["--tf32"] if args.tf32 else [])

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from . import backend
 from .cli import HelpFormatter, UsageError, exit_code, non_negative_int, positive_int
 from .layers.base import infer
-from .models import build_generator, get_preset, sample_latent
+from .models import build_generator, preset_of, sample_latent
 from .run import rundir
 from .run.checkpoint import CheckpointError, check_groups, check_preset, load_latest
 from .run.pictures import save_png, save_sample_grid, to_uint8
@@ -53,7 +53,8 @@ def load_generator(run, xp, source="final", net="auto", tier=REFERENCE):
     except (OSError, ValueError, KeyError, TypeError):
         raise UsageError(f"{run / 'config.json'} is unreadable or has no \"options\" record.") from None
     groups, meta, path = load_latest(path, warn=lambda text: print(text, file=sys.stderr))
-    check_preset(path, meta, cfg["preset"])
+    preset = preset_of(cfg)
+    check_preset(path, meta, preset)
     has_teacher = "G_teacher" in groups
     if net == "teacher" and not has_teacher:
         raise UsageError(f"{path} holds no teacher G (only MTT-GAN fine-tuning has one): use --net student.")
@@ -65,7 +66,7 @@ def load_generator(run, xp, source="final", net="auto", tier=REFERENCE):
     else:
         use_teacher = net == "teacher" or (net == "auto" and has_teacher)
         which, group = ("teacher", "G_teacher") if use_teacher else ("student", "G")
-    G = build_generator(get_preset(cfg["preset"]), tier=tier)
+    G = build_generator(preset, tier=tier)
     check_groups(path, {"G": groups[group]}, {"G": G.state_dict()})
     G.load_state_dict(groups[group])
     where = f"{which} G of {path.name}"

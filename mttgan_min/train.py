@@ -76,6 +76,8 @@ def build_parser():
     a("--ema-buffers", choices=("average", "copy"), help="mtt only: the teacher's batch-norm "
       "running statistics are averaged like weights or copied from the student (default: average)")
     a("--latent", choices=LATENTS, help="z ~ N(0, 1) or U[0, 1) (default: normal)")
+    a("--latent-dim", type=int, metavar="N", help="size of z, the generator's input (default: 100, the paper's; "
+      "docs/design.md, \"The size of z\")")
     a("--seed", type=int, help="seeds data split, initialisation, batches, crops and noise (default: 0)")
     a("--checkpoint-minutes", type=float, metavar="M", help="also write a checkpoint every M minutes of "
       "training, not only at epoch ends; 0 = only at epoch ends (default: "

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from mttgan_min import backend, bench, gan_step, sample, train
+from mttgan_min import backend, bench, gan_step, models, sample, train
 from mttgan_min.run import rundir, session
 from mttgan_min.run.checkpoint import load_checkpoint
 
@@ -179,6 +179,7 @@ def test_learning_rates_per_preset():
     (["--seed", "-1"], "--seed must be 0 or more"),
     (["--checkpoint-minutes", "-1"], "--checkpoint-minutes"),
     (["--d-lr", "0"], "--d-lr must be a positive number"),
+    (["--latent-dim", "0"], "--latent-dim must be at least 1"),
 ])
 def test_usage_errors_are_one_sentence(argv, words, capsys):
     assert train.main(argv) == 2
@@ -221,7 +222,7 @@ def test_help_explains_every_option(capsys):
     for opt in ("--device", "--preset", "--mode", "--augment-factor", "--kaggle-dir", "--covid-dir",
                 "--pretrain-epochs", "--finetune-epochs", "--ema-decay", "--latent", "--seed", "--out",
                 "--resume", "--pretrained", "--max-iters-per-epoch", "--covid-train-cap", "--ema-buffers", "--lr",
-                "--d-lr", "--checkpoint-minutes"):
+                "--d-lr", "--checkpoint-minutes", "--latent-dim"):
         assert opt in text
     flat = " ".join(text.split())
     assert "(default: 0)" in flat and "[cpu]" not in flat
@@ -238,6 +239,35 @@ def test_pretrained_run_with_another_split_is_refused(mtt_run, tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert "--seed 3" in err and "\n" not in err
     assert not out.exists(), "a failed start left its run directory behind"
+
+
+def test_latent_dim_sizes_z_and_travels_with_the_run(mtt_run, tmp_path, capsys):
+    """--latent-dim N: a generator of N inputs, recorded in config.json and the checkpoints, so sampling
+    builds the same network; a pretraining with another size of z is refused in one sentence."""
+    run = tmp_path / "z4"
+    assert train.main(FEW + ["--mode", "baseline", "--finetune-epochs", "1", "--latent-dim", "4",
+                             "--out", str(run)]) == 0
+    assert rundir.read_options(run / "config.json")["latent_dim"] == 4
+    assert rundir.read_json(run / "config.json")["preset"]["latent_dim"] == 4
+    assert np.load(run / "fixed_latent.npy").shape[1] == 4
+    assert load_checkpoint(run / "generator.npz")[1]["latent_dim"] == 4
+    G, _, _ = sample.load_generator(run, np)
+    assert G.input_shape == (4,)
+    assert sample.main(["--run", str(run), "--n", "3", "--out", str(tmp_path / "gen")]) == 0
+    pre_run, _ = mtt_run
+    out = tmp_path / "transfer"
+    assert train.main(FEW + ["--mode", "transfer", "--latent-dim", "4", "--pretrained", str(pre_run),
+                             "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the warning that 1 iteration is few
+    assert err.startswith("error:") and "--latent-dim 100, not 4" in err and "Traceback" not in err
+    assert not out.exists(), "a failed start left its run directory behind"
+
+
+def test_runs_without_a_recorded_latent_dim_use_the_presets():
+    """config.json of runs made before --latent-dim existed: the preset's size of z."""
+    assert models.preset_of({"preset": "tiny"}) == models.PRESETS["tiny"]
+    assert models.preset_of({"preset": "tiny", "latent_dim": 8}).latent_dim == 8
+    assert models.preset_of({"preset": "tiny", "latent_dim": 8}).g_width == models.PRESETS["tiny"].g_width
 
 
 @pytest.mark.parametrize("command", [sample.main, bench.main])

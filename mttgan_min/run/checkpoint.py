@@ -120,11 +120,18 @@ def load_latest(path, warn=print):
         return groups, meta, prev
 
 
-def check_preset(path, meta, preset_name):
-    """Raise CheckpointError when the checkpoint was written for another preset."""
-    if meta.get("preset") != preset_name:
+def check_preset(path, meta, preset):
+    """Raise CheckpointError when the checkpoint was written for another preset or size of z.
+
+    ``preset``: the Preset the networks are built from (``models.preset_of``); a checkpoint that
+    records no latent_dim is left to the shape checks.
+    """
+    if meta.get("preset") != preset.name:
         raise CheckpointError(f"{path} was written for preset {meta.get('preset')!r}, "
-                              f"not {preset_name!r}.")
+                              f"not {preset.name!r}.")
+    if meta.get("latent_dim", preset.latent_dim) != preset.latent_dim:
+        raise CheckpointError(f"{path} was written with --latent-dim {meta['latent_dim']}, "
+                              f"not {preset.latent_dim}: give the same --latent-dim.")
 
 
 def check_groups(path, groups, expected_groups):

@@ -320,7 +320,8 @@ class Schedule:
 def finish_stage(cfg, run, state, stages):
     """End of a stage: export its result, then set up the next stage (fresh Adam, teachers)."""
     stage = stages[state.stage]
-    meta = {"preset": cfg["preset"], "seed": cfg["seed"], "latent": cfg["latent"], "mode": cfg["mode"]}
+    meta = {"preset": cfg["preset"], "latent_dim": state.preset.latent_dim, "seed": cfg["seed"],
+            "latent": cfg["latent"], "mode": cfg["mode"]}
     if stage["name"] == "pretrain":
         save_networks(run / "pretrained.npz", {"G": state.G, "D": state.D}, dict(meta, stage="pretrain"))
     state.stage += 1

@@ -11,6 +11,7 @@ from pathlib import Path
 from .. import backend, gans
 from ..cli import UsageError
 from ..data.prepare import PAPER_COVID_TRAIN
+from ..models import get_preset
 from . import rundir
 from .loop import BATCH
 
@@ -85,6 +86,7 @@ def complete(given, mode, preset, device):
         ema_decay=given.get("ema_decay", defaults["ema_decay"]) if gan.teachers else None,
         ema_buffers=given.get("ema_buffers", "average"),
         latent=given.get("latent", "normal"),
+        latent_dim=given.get("latent_dim", get_preset(preset).latent_dim),
         seed=given.get("seed", 0),
         kaggle_dir=given.get("kaggle_dir"), covid_dir=given.get("covid_dir"),
         covid_train_cap=given.get("covid_train_cap", PAPER_COVID_TRAIN),
@@ -99,7 +101,7 @@ def check_values(cfg):
     """Raise UsageError for a number out of its range (DeviceUnavailable for --tf32 on the CPU)."""
     backend.check_tf32(cfg["device"], cfg["tf32"])
     positive = {"augment_factor": cfg["covid_factor"], "finetune_epochs": cfg["finetune_epochs"],
-                "covid_train_cap": cfg["covid_train_cap"]}
+                "covid_train_cap": cfg["covid_train_cap"], "latent_dim": cfg["latent_dim"]}
     if gans.of_mode(cfg["mode"]).pretrain and not cfg["pretrained"]:
         positive["pretrain_epochs"] = cfg["pretrain_epochs"]
     for name, value in positive.items():

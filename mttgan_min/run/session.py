@@ -19,7 +19,7 @@ from ..cli import UsageError
 from ..data import DataError, prepare_data
 from ..fileio import atomic_write
 from ..layers import REFERENCE
-from ..models import get_preset
+from ..models import get_preset, preset_of
 from . import diversity_log, rundir
 from .loop import BATCH, NonFiniteError, StopFlag, Stopped, iterations_of, plan_stages, run_schedule, stage_records, \
     short_stage_warnings
@@ -48,7 +48,7 @@ def config_record(cfg, pools, source, records):
         "created": datetime.now().isoformat(timespec="seconds"),
         "python": sys.version.split()[0], "numpy": np.__version__,
         "options": {k: v for k, v in cfg.items() if k != "out"},
-        "preset": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(get_preset(cfg["preset"])).items()},
+        "preset": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(preset_of(cfg)).items()},
         "stages": records,
         "data": {name: {"source": source.get(name), "train_images": len(pool.images)}
                  for name, pool in pools.items()},

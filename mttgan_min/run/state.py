@@ -30,7 +30,7 @@ from ..adam import Adam
 from ..backend import make_rng
 from ..ema import EMATeacher
 from ..layers import REFERENCE
-from ..models import build_discriminator, build_generator, get_preset, sample_latent
+from ..models import build_discriminator, build_generator, preset_of, sample_latent
 
 N_FIXED = 36  # fixed latents for the per-epoch sample grid (6 x 6)
 
@@ -50,7 +50,7 @@ class TrainState:
     def __init__(self, cfg, xp, tier=REFERENCE):
         self.cfg, self.xp = cfg, xp
         self.gan = gans.of_mode(cfg["mode"])
-        preset = get_preset(cfg["preset"])
+        preset = self.preset = preset_of(cfg)
         seeds = seed_sequences(cfg["seed"])
         # weights are drawn on the host, so the same seed gives the same network on every device
         self.G = build_generator(preset, np.random.default_rng(seeds["init_g"]), tier=tier).to(xp)
@@ -114,7 +114,7 @@ class TrainState:
         return g
 
     def meta(self):
-        return {"preset": self.cfg["preset"], "mode": self.cfg["mode"],
+        return {"preset": self.cfg["preset"], "latent_dim": self.preset.latent_dim, "mode": self.cfg["mode"],
                 "stage": self.stage, "epoch": self.epoch, "iteration": self.iteration,
                 "metrics_rows": self.metrics_rows,
                 "rng": {"data": self.data_rng.bit_generator.state,
@@ -129,7 +129,7 @@ class TrainState:
     def load(self, path, groups, meta):
         """Restore from a loaded checkpoint, after ``begin_stage`` built the objects it must match
         (the checks name the preset, or every missing array and shape that differs)."""
-        checkpoint.check_preset(path, meta, self.cfg["preset"])
+        checkpoint.check_preset(path, meta, self.preset)
         checkpoint.check_groups(path, groups, self.groups())
         try:
             self.G.load_state_dict(groups["G"])
@@ -155,7 +155,7 @@ class TrainState:
     def load_pretrained(self, path):
         """Take G and D from a finished pretraining stage (``RUN/pretrained.npz``)."""
         groups, meta = checkpoint.load_checkpoint(path)
-        checkpoint.check_preset(path, meta, self.cfg["preset"])
+        checkpoint.check_preset(path, meta, self.preset)
         checkpoint.check_groups(path, groups, {"G": self.G.state_dict(), "D": self.D.state_dict()})
         self.G.load_state_dict(groups["G"])
         self.D.load_state_dict(groups["D"])
