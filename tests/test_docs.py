@@ -126,9 +126,11 @@ def test_collect_copies_a_finished_run_and_gathers_the_gan_measures(tmp_path, ca
         "stage,epoch,generator,spread_ratio,near_duplicate_rate,layout_spread_ratio,layout_near_duplicate_rate,"
         "seconds\nfinetune,1,student,0.9,0.0,0.8,0.01,0.1\nfinetune,2,student,0.85,0.0,0.7,0.02,0.1\n"
         "finetune,2,teacher,0.95,0.0,0.75,0.005,0.1\n")
+    (run / "reproduce_log.txt").write_text("== started ...\nplan: ...\n")
     assert collect.main([str(run), str(tmp_path / "dest")]) == 0
     dest = tmp_path / "dest"
     assert all((dest / n).read_text() == n for n in collect.EVALUATION + collect.QUALITY)
+    assert (dest / "plan.txt").read_text() == "== started ...\nplan: ...\n"   # the plan of every start
     final = (dest / "gan_measures.md").read_text().split("## Every epoch")[0]
     assert "| mtt | finetune 2 | teacher | 0.70 | 30.0 | 1.00 | 0.95 | 0.0% | 0.75 | 0.5% |" in final
     assert "finetune 1" not in final                         # only the last epoch in the first table

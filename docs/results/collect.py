@@ -4,7 +4,7 @@
 
 From OUT/evaluation: table1.md, table2.md, controls.md, tests.csv, results.csv, training_sets.json and,
 from its quality/ folder, quality.json, samples_beside_real.png and spectrum.png. From OUT:
-reproduce_log.txt (the plan of every start and how long it took). From each GAN run in OUT/gans:
+reproduce_log.txt (the plan of every start and how long it took), as plan.txt. From each GAN run in OUT/gans:
 its per-epoch realism and diversity, gathered into gan_measures.md (the final generators, student
 and teacher, first). Only tables, small pictures, JSON and CSV are copied: no image of the data.
 """
@@ -76,9 +76,10 @@ def main(argv=None):
               file=sys.stderr)
         return 2
     args.dest.mkdir(parents=True, exist_ok=True)
-    for f in wanted + [args.run / "reproduce_log.txt"]:
-        if f.is_file():
-            shutil.copyfile(f, args.dest / f.name)
+    for f in wanted:
+        shutil.copyfile(f, args.dest / f.name)
+    if (args.run / "reproduce_log.txt").is_file():
+        shutil.copyfile(args.run / "reproduce_log.txt", args.dest / "plan.txt")
     (args.dest / "gan_measures.md").write_text(gan_measures(args.run / "gans"))
     print(f"copied {len(list(args.dest.iterdir()))} files into {args.dest}")
     return 0
