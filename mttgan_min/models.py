@@ -19,6 +19,7 @@ from .layers import (REFERENCE, BatchNorm2D, Conv2D, Conv2DTranspose, Dense, Dro
 
 ALPHA = 0.2  # LeakyReLU slope, Sec. IV-A
 LATENTS = ("normal", "uniform")
+RESIDUAL_INITS = ("glorot", "zero")  # docs/design.md, "Initialisation"
 
 
 @dataclass(frozen=True)
@@ -52,22 +53,30 @@ def preset_of(cfg):
     return get_preset(cfg["preset"], cfg.get("latent_dim"))
 
 
-def res_block(width, rng, dtype, tier=REFERENCE):
+def res_block(width, rng, dtype, tier=REFERENCE, init="glorot"):
     """ResBlock(x) = x + LeakyReLU(DeconvS1(LeakyReLU(BN(DeconvS1(x))))) (Fig. 5).
 
     DeconvS1 is a 4x4 stride-1 'same' transposed convolution: Keras pads it
-    asymmetrically, 1 row/column before and 2 after.
+    asymmetrically, 1 row/column before and 2 after. ``init="zero"`` starts the
+    second DeconvS1's kernel at zero, so the block starts as the identity
+    (docs/design.md, "Initialisation"); that kernel is drawn and then zeroed, so
+    every other layer gets the weights it gets with "glorot".
     """
-    return Residual(Sequential([
+    if init not in RESIDUAL_INITS:
+        raise ValueError(f"residual init must be one of {RESIDUAL_INITS}, got {init!r}")
+    layers = [
         Conv2DTranspose(width, width, 4, stride=1, rng=rng, dtype=dtype, tier=tier),
         BatchNorm2D(width, momentum=0.8, eps=1e-3, dtype=dtype, tier=tier),
         LeakyReLU(ALPHA),
         Conv2DTranspose(width, width, 4, stride=1, rng=rng, dtype=dtype, tier=tier),
         LeakyReLU(ALPHA),
-    ], name="res_block"))
+    ]
+    if init == "zero":
+        layers[3].params["w"][...] = 0  # the bias starts at zero already
+    return Residual(Sequential(layers, name="res_block"))
 
 
-def build_generator(preset="paper", rng=None, dtype=np.float32, tier=REFERENCE):
+def build_generator(preset="paper", rng=None, dtype=np.float32, tier=REFERENCE, residual_init="glorot"):
     """G (Fig. 5): z (N, 100) -> images (N, S, S, 1) in [0, 1].
 
     Dense -> LeakyReLU -> reshape (s0, s0, w); three times an upsampling
@@ -75,6 +84,7 @@ def build_generator(preset="paper", rng=None, dtype=np.float32, tier=REFERENCE):
     convolution to one channel and a sigmoid. ``rng``: NumPy Generator for the
     Glorot-uniform initialisation (drawn on the host; use ``.to(xp)`` to move).
     ``tier``: the primitives of its convolutions and batch norms (``layers/reference.py``).
+    ``residual_init``: "glorot", or "zero" for ResBlocks that start as the identity (``res_block``).
     """
     p = get_preset(preset)
     rng = np.random.default_rng(0) if rng is None else rng
@@ -82,7 +92,7 @@ def build_generator(preset="paper", rng=None, dtype=np.float32, tier=REFERENCE):
     layers = [Dense(p.latent_dim, s0 * s0 * w, rng=rng, dtype=dtype), LeakyReLU(ALPHA), Reshape((s0, s0, w))]
     for _ in range(3):
         layers += [Conv2DTranspose(w, w, 4, stride=2, rng=rng, dtype=dtype, tier=tier), LeakyReLU(ALPHA),
-                   res_block(w, rng, dtype, tier), res_block(w, rng, dtype, tier)]
+                   res_block(w, rng, dtype, tier, residual_init), res_block(w, rng, dtype, tier, residual_init)]
     layers += [Conv2D(w, 1, 3, rng=rng, dtype=dtype, tier=tier), Sigmoid()]
     return Sequential(layers, name="generator", input_shape=(p.latent_dim,))
 

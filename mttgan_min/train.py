@@ -22,7 +22,7 @@ from pathlib import Path
 from . import backend, gans
 from .cli import HelpFormatter, UsageError, exit_code, per_preset, sigterm_as_interrupt
 from .data import DataError
-from .models import LATENTS, PRESETS
+from .models import LATENTS, PRESETS, RESIDUAL_INITS
 from .run import rundir
 from .run.checkpoint import CheckpointError
 from .run.loop import NonFiniteError, Stopped
@@ -78,6 +78,10 @@ def build_parser():
     a("--latent", choices=LATENTS, help="z ~ N(0, 1) or U[0, 1) (default: normal)")
     a("--latent-dim", type=int, metavar="N", help="size of z, the generator's input (default: 100, the paper's; "
       "docs/design.md, \"The size of z\")")
+    a("--residual-init", choices=RESIDUAL_INITS, help="how the generator's ResBlocks start: glorot (Keras' "
+      "default, like every other layer) or zero (the last transposed convolution of each ResBlock starts at "
+      "zero, so each block starts as the identity: smoother, less varied samples on the tiny preset; "
+      "docs/design.md, \"Initialisation\") (default: glorot)")
     a("--seed", type=int, help="seeds data split, initialisation, batches, crops and noise (default: 0)")
     a("--checkpoint-minutes", type=float, metavar="M", help="also write a checkpoint every M minutes of "
       "training, not only at epoch ends; 0 = only at epoch ends (default: "

@@ -141,3 +141,24 @@ def test_both_tiers_give_the_same_networks_and_outputs():
         np.testing.assert_array_equal(nets[1].state_dict()[k], v)
     a, b = (net.forward(z) for net in nets)
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_zero_residual_init_starts_every_resblock_as_the_identity():
+    """--residual-init zero: each ResBlock's last transposed convolution starts at zero, so the block
+    passes its input through unchanged; every other weight is the one "glorot" draws from the same seed."""
+    from mttgan_min.layers import Residual
+    G0 = build_generator("tiny", np.random.default_rng(5))
+    G1 = build_generator("tiny", np.random.default_rng(5), residual_init="zero")
+    blocks = [layer for _, layer in G1.children() if isinstance(layer, Residual)]
+    assert len(blocks) == 6
+    x = np.random.default_rng(1).standard_normal((2, 8, 8, 32)).astype(np.float32)
+    for block in blocks:
+        np.testing.assert_array_equal(block.forward(x), x)  # in training mode, as built
+    p0, p1 = G0.named_params(), G1.named_params()
+    zeroed = [name for name in p1 if not np.array_equal(p0[name], p1[name])]
+    assert len(zeroed) == 6 and all(not p1[name].any() for name in zeroed)
+    assert all(name.endswith("w") for name in zeroed)
+    z = np.random.default_rng(2).standard_normal((4, 100)).astype(np.float32)
+    assert not np.allclose(G0.forward(z), G1.forward(z))
+    with pytest.raises(ValueError, match="residual init"):
+        build_generator("tiny", residual_init="he")
