@@ -291,7 +291,8 @@ def test_residual_init_reaches_the_generator_and_the_run_record(tmp_path):
     assert len(differ) == 6 and not any(zero[name].any() for name in differ)
     cfg = complete({}, "mtt", "tiny", "cpu")
     del cfg["residual_init"]
-    assert TrainState(cfg, np).G.named_params().keys() == glorot.keys()
+    before = TrainState(cfg, np).G.named_params()
+    assert before.keys() == glorot.keys() and all(np.array_equal(before[k], glorot[k]) for k in glorot)
     run = tmp_path / "zero"
     assert train.main(FEW + ["--mode", "baseline", "--finetune-epochs", "1", "--residual-init", "zero",
                              "--out", str(run)]) == 0
