@@ -19,7 +19,8 @@ from .layers import (REFERENCE, BatchNorm2D, Conv2D, Conv2DTranspose, Dense, Dro
 
 ALPHA = 0.2  # LeakyReLU slope, Sec. IV-A
 LATENTS = ("normal", "uniform")
-RESIDUAL_INITS = ("glorot", "zero")  # docs/design.md, "Initialisation"
+RESIDUAL_INITS = ("glorot", "zero", "zero-fine")  # docs/design.md, "Initialisation"
+UPSAMPLE_INITS = ("glorot", "nearest")           # the same section
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,8 @@ def res_block(width, rng, dtype, tier=REFERENCE, init="glorot"):
     (docs/design.md, "Initialisation"); that kernel is drawn and then zeroed, so
     every other layer gets the weights it gets with "glorot".
     """
-    if init not in RESIDUAL_INITS:
-        raise ValueError(f"residual init must be one of {RESIDUAL_INITS}, got {init!r}")
+    if init not in ("glorot", "zero"):
+        raise ValueError(f"a ResBlock's init must be glorot or zero, got {init!r}")
     layers = [
         Conv2DTranspose(width, width, 4, stride=1, rng=rng, dtype=dtype, tier=tier),
         BatchNorm2D(width, momentum=0.8, eps=1e-3, dtype=dtype, tier=tier),
@@ -76,7 +77,18 @@ def res_block(width, rng, dtype, tier=REFERENCE, init="glorot"):
     return Residual(Sequential(layers, name="res_block"))
 
 
-def build_generator(preset="paper", rng=None, dtype=np.float32, tier=REFERENCE, residual_init="glorot"):
+def start_as_nearest_upsampling(up):
+    """Tie a stride-s transposed convolution's kernel so it starts as nearest-neighbour up-sampling followed by a
+    convolution (Aitken et al. 2017): each s x s block of the kernel repeats one drawn tap, so the s x s output
+    pixels an input pixel feeds get the same weights and a flat input gives a flat output, not the checkerboard
+    of an untied kernel (Odena et al. 2016). Kernel (K, K, C_out, C_in) with K a multiple of s; in place."""
+    w, s = up.params["w"], up.stride
+    assert w.shape[0] % s == 0 and w.shape[1] % s == 0, "the kernel size must be a multiple of the stride"
+    w[...] = np.repeat(np.repeat(w[::s, ::s], s, axis=0), s, axis=1)
+
+
+def build_generator(preset="paper", rng=None, dtype=np.float32, tier=REFERENCE, residual_init="glorot",
+                    upsample_init="glorot"):
     """G (Fig. 5): z (N, 100) -> images (N, S, S, 1) in [0, 1].
 
     Dense -> LeakyReLU -> reshape (s0, s0, w); three times an upsampling
@@ -84,15 +96,26 @@ def build_generator(preset="paper", rng=None, dtype=np.float32, tier=REFERENCE, 
     convolution to one channel and a sigmoid. ``rng``: NumPy Generator for the
     Glorot-uniform initialisation (drawn on the host; use ``.to(xp)`` to move).
     ``tier``: the primitives of its convolutions and batch norms (``layers/reference.py``).
-    ``residual_init``: "glorot", or "zero" for ResBlocks that start as the identity (``res_block``).
+    ``residual_init``: "glorot"; "zero" for ResBlocks that start as the identity (``res_block``);
+    "zero-fine" for that in the last two up-sampling stages only (16 and 32 px at the tiny preset).
+    ``upsample_init``: "glorot", or "nearest" for up-sampling convolutions that start as nearest-neighbour
+    up-sampling (``start_as_nearest_upsampling``). Both are drawn as "glorot" draws them, then changed.
     """
+    if residual_init not in RESIDUAL_INITS:
+        raise ValueError(f"residual init must be one of {RESIDUAL_INITS}, got {residual_init!r}")
+    if upsample_init not in UPSAMPLE_INITS:
+        raise ValueError(f"up-sampling init must be one of {UPSAMPLE_INITS}, got {upsample_init!r}")
     p = get_preset(preset)
     rng = np.random.default_rng(0) if rng is None else rng
     w, s0 = p.g_width, p.g_start
     layers = [Dense(p.latent_dim, s0 * s0 * w, rng=rng, dtype=dtype), LeakyReLU(ALPHA), Reshape((s0, s0, w))]
-    for _ in range(3):
-        layers += [Conv2DTranspose(w, w, 4, stride=2, rng=rng, dtype=dtype, tier=tier), LeakyReLU(ALPHA),
-                   res_block(w, rng, dtype, tier, residual_init), res_block(w, rng, dtype, tier, residual_init)]
+    for stage in range(3):
+        # "zero-fine" leaves the first stage's ResBlocks (8 px at the tiny preset) as Keras starts them
+        init = "zero" if residual_init == "zero" or (residual_init == "zero-fine" and stage > 0) else "glorot"
+        up = Conv2DTranspose(w, w, 4, stride=2, rng=rng, dtype=dtype, tier=tier)
+        if upsample_init == "nearest":
+            start_as_nearest_upsampling(up)
+        layers += [up, LeakyReLU(ALPHA), res_block(w, rng, dtype, tier, init), res_block(w, rng, dtype, tier, init)]
     layers += [Conv2D(w, 1, 3, rng=rng, dtype=dtype, tier=tier), Sigmoid()]
     return Sequential(layers, name="generator", input_shape=(p.latent_dim,))
 

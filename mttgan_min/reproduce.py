@@ -27,7 +27,7 @@ from .data import DataError, prepare_data
 from .data.prepare import PAPER_COVID_TRAIN
 from .evaluation.classifiers import NAMES as CLASSIFIER_NAMES
 from .evaluation.trainsets import TrainSetError, check_pools
-from .models import PRESETS, RESIDUAL_INITS
+from .models import PRESETS, RESIDUAL_INITS, UPSAMPLE_INITS
 from .run import rundir
 from .run.loop import stage_records
 from .run.options import D_LR_DEFAULT, PRESET_DEFAULTS, check_values, complete
@@ -107,8 +107,11 @@ def build_parser():
     g.add_argument("--latent-dim", type=positive_int, default=None, metavar="N",
                    help="size of z, every generator's input (default: 100, the paper's)")
     g.add_argument("--residual-init", choices=RESIDUAL_INITS, default=None,
-                   help="how every generator's ResBlocks start, glorot or zero (as train's --residual-init; "
+                   help="how every generator's ResBlocks start, glorot, zero or zero-fine (as train's --residual-init; "
                         "MTT-GAN gets it through the Transfer run's pretraining) (default: glorot)")
+    g.add_argument("--upsample-init", choices=UPSAMPLE_INITS, default=None,
+                   help="how every generator's up-sampling convolutions start, glorot or nearest (as train's "
+                        "--upsample-init; MTT-GAN gets it through the Transfer run's pretraining) (default: glorot)")
     g.add_argument("--epochs", type=positive_int, default=None,
                    help="epochs of every classifier " + per_preset(evaluate.EVAL_DEFAULTS, "epochs"))
     g.add_argument("--images-per-class", type=positive_int, default=None, metavar="N",
@@ -139,7 +142,7 @@ def gan_argv(args, name, extra, gans):
     argv += _opt("--finetune-epochs", args.finetune_epochs) + _opt("--max-iters-per-epoch", args.max_iters_per_epoch)
     argv += _opt("--lr", args.lr) + _opt("--d-lr", args.d_lr) + _opt("--latent-dim", args.latent_dim)
     if not gan.shares_pretraining_of:  # one that does loads the pretrained generator
-        argv += _opt("--residual-init", args.residual_init)
+        argv += _opt("--residual-init", args.residual_init) + _opt("--upsample-init", args.upsample_init)
     if gan.teachers:
         argv += _opt("--ema-decay", args.ema_decay)
     return argv + (["--tf32"] if args.tf32 else [])

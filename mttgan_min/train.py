@@ -22,7 +22,7 @@ from pathlib import Path
 from . import backend, gans
 from .cli import HelpFormatter, UsageError, exit_code, per_preset, sigterm_as_interrupt
 from .data import DataError
-from .models import LATENTS, PRESETS, RESIDUAL_INITS
+from .models import LATENTS, PRESETS, RESIDUAL_INITS, UPSAMPLE_INITS
 from .run import rundir
 from .run.checkpoint import CheckpointError
 from .run.loop import NonFiniteError, Stopped
@@ -79,9 +79,14 @@ def build_parser():
     a("--latent-dim", type=int, metavar="N", help="size of z, the generator's input (default: 100, the paper's; "
       "docs/design.md, \"The size of z\")")
     a("--residual-init", choices=RESIDUAL_INITS, help="how the generator's ResBlocks start: glorot (Keras' "
-      "default, like every other layer) or zero (the last transposed convolution of each ResBlock starts at "
-      "zero, so each block starts as the identity: smoother, less varied samples on the tiny preset; "
-      "docs/design.md, \"Initialisation\") (default: glorot)")
+      "default, like every other layer), zero (the last transposed convolution of each ResBlock starts at "
+      "zero, so each block starts as the identity: smoother, less varied samples on the tiny preset) or "
+      "zero-fine (only the four ResBlocks of the last two up-sampling stages start so); "
+      "docs/design.md, \"Initialisation\" (default: glorot)")
+    a("--upsample-init", choices=UPSAMPLE_INITS, help="how the generator's three up-sampling transposed "
+      "convolutions start: glorot (Keras' default) or nearest (their kernels tied so that each starts as "
+      "nearest-neighbour up-sampling followed by a convolution, which draws no checkerboard); "
+      "docs/design.md, \"Initialisation\" (default: glorot)")
     a("--seed", type=int, help="seeds data split, initialisation, batches, crops and noise (default: 0)")
     a("--checkpoint-minutes", type=float, metavar="M", help="also write a checkpoint every M minutes of "
       "training, not only at epoch ends; 0 = only at epoch ends (default: "

@@ -162,3 +162,42 @@ def test_zero_residual_init_starts_every_resblock_as_the_identity():
     assert not np.allclose(G0.forward(z), G1.forward(z))
     with pytest.raises(ValueError, match="residual init"):
         build_generator("tiny", residual_init="he")
+
+
+def test_zero_fine_residual_init_starts_only_the_finer_resblocks_as_the_identity():
+    """--residual-init zero-fine: the four ResBlocks after the second and third up-sampling start as the
+    identity, the two after the first as Keras draws them; every other weight is glorot's for the seed."""
+    from mttgan_min.layers import Residual
+    G0 = build_generator("tiny", np.random.default_rng(5))
+    G1 = build_generator("tiny", np.random.default_rng(5), residual_init="zero-fine")
+    G2 = build_generator("tiny", np.random.default_rng(5), residual_init="zero")
+    blocks = [layer for _, layer in G1.children() if isinstance(layer, Residual)]
+    x = np.random.default_rng(1).standard_normal((2, 8, 8, 32)).astype(np.float32)
+    assert [np.array_equal(block.forward(x), x) for block in blocks] == [False] * 2 + [True] * 4
+    p0, p1, p2 = G0.named_params(), G1.named_params(), G2.named_params()
+    zeroed = [name for name in p1 if not np.array_equal(p0[name], p1[name])]
+    all_zero = [name for name in p2 if not np.array_equal(p0[name], p2[name])]
+    assert len(zeroed) == 4 and zeroed == all_zero[2:] and all(not p1[name].any() for name in zeroed)
+
+
+def test_nearest_upsample_init_draws_no_checkerboard():
+    """--upsample-init nearest: each up-sampling kernel's 2 x 2 blocks repeat one tap, so a flat input gives a
+    flat output inside the border (Keras' default gives a checkerboard); the other weights are glorot's."""
+    from mttgan_min.models import start_as_nearest_upsampling
+    G0 = build_generator("tiny", np.random.default_rng(5))
+    G1 = build_generator("tiny", np.random.default_rng(5), upsample_init="nearest")
+    p0, p1 = G0.named_params(), G1.named_params()
+    tied = [name for name in p1 if not np.array_equal(p0[name], p1[name])]
+    assert len(tied) == 3 and all(p1[name].shape[:2] == (4, 4) for name in tied)
+    for name in tied:
+        np.testing.assert_array_equal(p1[name][::2, ::2], p0[name][::2, ::2])  # the drawn taps, repeated
+        np.testing.assert_array_equal(p1[name][1::2, 1::2], p0[name][::2, ::2])
+    flat = np.ones((1, 6, 6, 3), np.float64)
+    for start in (False, True):
+        up = Conv2DTranspose(3, 2, 4, stride=2, rng=np.random.default_rng(1), dtype=np.float64)
+        if start:
+            start_as_nearest_upsampling(up)
+        inside = up.forward(flat)[0, 2:-2, 2:-2]
+        assert np.allclose(inside, inside[0, 0]) == start
+    with pytest.raises(ValueError, match="up-sampling init"):
+        build_generator("tiny", upsample_init="bilinear")

@@ -181,6 +181,7 @@ def test_learning_rates_per_preset():
     (["--d-lr", "0"], "--d-lr must be a positive number"),
     (["--latent-dim", "0"], "--latent-dim must be at least 1"),
     (["--residual-init", "zero", "--pretrained", "/tmp"], "--residual-init cannot be given"),
+    (["--upsample-init", "nearest", "--pretrained", "/tmp"], "--upsample-init cannot be given"),
 ])
 def test_usage_errors_are_one_sentence(argv, words, capsys):
     assert train.main(argv) == 2
@@ -223,7 +224,7 @@ def test_help_explains_every_option(capsys):
     for opt in ("--device", "--preset", "--mode", "--augment-factor", "--kaggle-dir", "--covid-dir",
                 "--pretrain-epochs", "--finetune-epochs", "--ema-decay", "--latent", "--seed", "--out",
                 "--resume", "--pretrained", "--max-iters-per-epoch", "--covid-train-cap", "--ema-buffers", "--lr",
-                "--d-lr", "--checkpoint-minutes", "--latent-dim", "--residual-init"):
+                "--d-lr", "--checkpoint-minutes", "--latent-dim", "--residual-init", "--upsample-init"):
         assert opt in text
     flat = " ".join(text.split())
     assert "(default: 0)" in flat and "[cpu]" not in flat
@@ -280,20 +281,24 @@ def test_negative_seed_is_a_usage_error(command, capsys):
     assert "--seed: must be 0 or more" in err and "Traceback" not in err
 
 
-def test_residual_init_reaches_the_generator_and_the_run_record(tmp_path):
-    """--residual-init zero: the run's generator starts with identity ResBlocks (the seed's other weights
-    unchanged) and config.json records the choice; runs made before the option read as glorot."""
+def test_generator_inits_reach_the_generator_and_the_run_record(tmp_path):
+    """--residual-init zero: the run's generator starts with identity ResBlocks; --upsample-init nearest:
+    with tied up-sampling kernels (the seed's other weights unchanged each time); config.json records both
+    choices; runs made before the options read as glorot."""
     from mttgan_min.run.options import complete
     from mttgan_min.run.state import TrainState
     glorot = TrainState(complete({}, "mtt", "tiny", "cpu"), np).G.named_params()
     zero = TrainState(complete({"residual_init": "zero"}, "mtt", "tiny", "cpu"), np).G.named_params()
     differ = [name for name in zero if not np.array_equal(glorot[name], zero[name])]
     assert len(differ) == 6 and not any(zero[name].any() for name in differ)
+    tied = TrainState(complete({"upsample_init": "nearest"}, "mtt", "tiny", "cpu"), np).G.named_params()
+    assert sum(not np.array_equal(glorot[name], tied[name]) for name in tied) == 3
     cfg = complete({}, "mtt", "tiny", "cpu")
-    del cfg["residual_init"]
+    del cfg["residual_init"], cfg["upsample_init"]
     before = TrainState(cfg, np).G.named_params()
     assert before.keys() == glorot.keys() and all(np.array_equal(before[k], glorot[k]) for k in glorot)
     run = tmp_path / "zero"
     assert train.main(FEW + ["--mode", "baseline", "--finetune-epochs", "1", "--residual-init", "zero",
-                             "--out", str(run)]) == 0
-    assert rundir.read_options(run / "config.json")["residual_init"] == "zero"
+                             "--upsample-init", "nearest", "--out", str(run)]) == 0
+    options = rundir.read_options(run / "config.json")
+    assert (options["residual_init"], options["upsample_init"]) == ("zero", "nearest")

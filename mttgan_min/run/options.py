@@ -68,9 +68,10 @@ def check_mode_options(given, mode):
                                  f"(--mode {mode} has no teacher).")
     if "pretrained" in given and "pretrain_epochs" in given:
         raise UsageError("--pretrained skips pretraining, so --pretrain-epochs cannot be given with it.")
-    if "pretrained" in given and "residual_init" in given:
-        raise UsageError("--pretrained loads the generator's weights, so --residual-init cannot be given with it "
-                         "(give it to the pretraining run).")
+    for name in ("residual_init", "upsample_init"):
+        if "pretrained" in given and name in given:
+            raise UsageError(f"--pretrained loads the generator's weights, so {opt(name)} cannot be given with it "
+                             "(give it to the pretraining run).")
 
 
 def complete(given, mode, preset, device):
@@ -91,6 +92,7 @@ def complete(given, mode, preset, device):
         latent=given.get("latent", "normal"),
         latent_dim=given.get("latent_dim", get_preset(preset).latent_dim),
         residual_init=given.get("residual_init", "glorot"),
+        upsample_init=given.get("upsample_init", "glorot"),
         seed=given.get("seed", 0),
         kaggle_dir=given.get("kaggle_dir"), covid_dir=given.get("covid_dir"),
         covid_train_cap=given.get("covid_train_cap", PAPER_COVID_TRAIN),

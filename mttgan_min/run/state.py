@@ -54,7 +54,8 @@ class TrainState:
         seeds = seed_sequences(cfg["seed"])
         # weights are drawn on the host, so the same seed gives the same network on every device
         self.G = build_generator(preset, np.random.default_rng(seeds["init_g"]), tier=tier,
-                                 residual_init=cfg.get("residual_init", "glorot")).to(xp)
+                                 residual_init=cfg.get("residual_init", "glorot"),
+                                 upsample_init=cfg.get("upsample_init", "glorot")).to(xp)
         self.D = build_discriminator(preset, np.random.default_rng(seeds["init_d"]), tier=tier).to(xp)
         self.data_rng = np.random.default_rng(seeds["data"])
         self.reseed_rng = np.random.default_rng(seeds["reseed"])
