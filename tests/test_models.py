@@ -143,6 +143,12 @@ def test_both_tiers_give_the_same_networks_and_outputs():
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
+def changed_params(G0, G1):
+    """Names of G1's parameters that differ from G0's (two generators built from the same seed)."""
+    p0, p1 = G0.named_params(), G1.named_params()
+    return [name for name in p1 if not np.array_equal(p0[name], p1[name])]
+
+
 def test_zero_residual_init_starts_every_resblock_as_the_identity():
     """--residual-init zero: each ResBlock's last transposed convolution starts at zero, so the block
     passes its input through unchanged; every other weight is the one "glorot" draws from the same seed."""
@@ -154,8 +160,7 @@ def test_zero_residual_init_starts_every_resblock_as_the_identity():
     x = np.random.default_rng(1).standard_normal((2, 8, 8, 32)).astype(np.float32)
     for block in blocks:
         np.testing.assert_array_equal(block.forward(x), x)  # in training mode, as built
-    p0, p1 = G0.named_params(), G1.named_params()
-    zeroed = [name for name in p1 if not np.array_equal(p0[name], p1[name])]
+    zeroed, p1 = changed_params(G0, G1), G1.named_params()
     assert len(zeroed) == 6 and all(not p1[name].any() for name in zeroed)
     assert all(name.endswith("w") for name in zeroed)
     z = np.random.default_rng(2).standard_normal((4, 100)).astype(np.float32)
@@ -174,10 +179,8 @@ def test_zero_fine_residual_init_starts_only_the_finer_resblocks_as_the_identity
     blocks = [layer for _, layer in G1.children() if isinstance(layer, Residual)]
     x = np.random.default_rng(1).standard_normal((2, 8, 8, 32)).astype(np.float32)
     assert [np.array_equal(block.forward(x), x) for block in blocks] == [False] * 2 + [True] * 4
-    p0, p1, p2 = G0.named_params(), G1.named_params(), G2.named_params()
-    zeroed = [name for name in p1 if not np.array_equal(p0[name], p1[name])]
-    all_zero = [name for name in p2 if not np.array_equal(p0[name], p2[name])]
-    assert len(zeroed) == 4 and zeroed == all_zero[2:] and all(not p1[name].any() for name in zeroed)
+    zeroed, p1 = changed_params(G0, G1), G1.named_params()
+    assert len(zeroed) == 4 and zeroed == changed_params(G0, G2)[2:] and all(not p1[name].any() for name in zeroed)
 
 
 def test_nearest_upsample_init_draws_no_checkerboard():
@@ -186,8 +189,7 @@ def test_nearest_upsample_init_draws_no_checkerboard():
     from mttgan_min.models import start_as_nearest_upsampling
     G0 = build_generator("tiny", np.random.default_rng(5))
     G1 = build_generator("tiny", np.random.default_rng(5), upsample_init="nearest")
-    p0, p1 = G0.named_params(), G1.named_params()
-    tied = [name for name in p1 if not np.array_equal(p0[name], p1[name])]
+    tied, p0, p1 = changed_params(G0, G1), G0.named_params(), G1.named_params()
     assert len(tied) == 3 and all(p1[name].shape[:2] == (4, 4) for name in tied)
     for name in tied:
         np.testing.assert_array_equal(p1[name][::2, ::2], p0[name][::2, ::2])  # the drawn taps, repeated
