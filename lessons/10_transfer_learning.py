@@ -51,7 +51,7 @@ from mttgan_min.adam import Adam
 from mttgan_min.coursework import check
 from mttgan_min.data import epoch_real_batches, iterations_per_epoch, load_pool
 from mttgan_min.ema import EMATeacher
-from mttgan_min.models import build_generator
+from mttgan_min.models import build_generator, get_preset
 from mttgan_min.run.checkpoint import load_checkpoint
 from mttgan_min.run.loop import finish_stage, iterations_of, plan_stages
 from mttgan_min.run.rundir import read_metrics
@@ -118,14 +118,15 @@ assert iterations_per_epoch(5652, 5) == 883 and iterations_per_epoch(159, 50) ==
 # ## A short MTT-GAN run
 #
 # The tiny preset (32x32) on the CPU, with the project's own command,
-# `python -m mttgan_min.train`, called as a function. Its defaults for `tiny` are 2 + 4 epochs
-# capped at 50 iterations each, learning rates 2e-5 for G and 1e-3 for D, and EMA decay 0.98; here
+# `python -m mttgan_min.train`, called as a function. Its defaults for `tiny` are 2 + 5 epochs
+# capped at 100 iterations each, learning rates 5e-5 for G and 2e-3 for D, EMA decay 0.98, z of 8
+# and a generator that starts smooth (`python -m mttgan_min.train --help` says how); here
 # we cap every epoch at 4 iterations so that the lesson stays short, and lower the EMA decay to 0.8
 # so that the teacher (memory about 5 steps) moves visibly in 8 fine-tuning steps. Expect blurry
 # blobs, not chest films: the run directory is what we look at.
 
 # %% [markdown]
-# > **Aside.** The default tiny schedule takes about two minutes on a 2-core CPU; this capped run
+# > **Aside.** The default tiny schedule takes about five minutes on a 2-core CPU; this capped run
 # > takes about 10 s of the lesson's time (more on a busy machine).
 
 # %%
@@ -168,14 +169,15 @@ plt.show()
 # ### Pretrained, student and teacher generators
 #
 # `pretrained.npz` holds G and D at the end of pretraining; `checkpoint.npz` holds the students
-# and teachers at the end. We load each G into a fresh tiny generator and draw the fixed latent
+# and teachers at the end, and both record the size of z. We load each G into a fresh tiny
+# generator of that size and draw the fixed latent
 # batch of the run (`fixed_latent.npy`) with batch norm in inference mode, as the teacher always
 # runs.
 
 # %%
 def load_generator(path, group):
-    G = build_generator("tiny")
     groups, meta = load_checkpoint(path)
+    G = build_generator(get_preset("tiny", meta["latent_dim"]))
     G.load_state_dict(groups[group])
     return G.set_training(False)
 
@@ -315,8 +317,8 @@ print("fresh Adam moments; teachers equal the pretrained students, pretrained.np
 # few COVID films alone. A lesson-sized run cannot show that, so the figure below was computed
 # once by `docs/lesson_figures/make_figures.py` (regenerate it with
 # `PYTHONPATH=$PWD python docs/lesson_figures/make_figures.py` from the repository root, about
-# four minutes on a 2-core CPU). Two runs of the tiny preset with the same seed, learning rates
-# and fine-tuning schedule (4 epochs of 50 iterations on the COVID pool, augmentation factor 50):
+# eight minutes on a 2-core CPU). Two runs of the tiny preset with the same seed, learning rates
+# and fine-tuning schedule (5 epochs of 100 iterations on the COVID pool, augmentation factor 50):
 # the default MTT-GAN run, whose *student* G is what a Transfer GAN ends with (the teacher never
 # feeds back), and `--mode baseline --augment-factor 50`, the same fine-tuning from scratch.
 # On the left the spread ratio and the layout spread of lesson 12 after every epoch
@@ -352,15 +354,15 @@ else:
 
 # %% [markdown]
 # > **Aside.** Measured by `make_figures.py` (seed 0, tiny preset, synthetic phantoms, one run
-# > each). After the same 4 fine-tuning epochs (200 iterations) the judge of lesson 12 tells both
-# > generators from the real films every time (two-sample accuracy 1.00 and 1.00, against
-# > 0.64 for held-out real films), and by the other measures the from-scratch G is as close
-# > or closer: spread ratio 0.83 (pretrained, then fine-tuned) against 0.97 (from scratch), layout
-# > spread 0.61 against 0.68, high-frequency power 156 against 147 times the real films',
-# > intensity distance 0.057 against 0.030. The pretrained G itself, after 100
-# > iterations on the "Kaggle" pool, still draws mostly grain (spread 1.06, layout spread 0.48);
-# > by eye the fine-tuned student's lung fields are the clearer, but no measure here says so.
-# > The synthetic "Kaggle" and "COVID" pools come from one program, and 100 pretraining
+# > each). After the same 5 fine-tuning epochs (500 iterations) the judge of lesson 12 tells both
+# > generators from the real films every time (two-sample accuracy 1.00 and 1.00, against 0.64 for
+# > held-out real films), and both are about as varied: spread ratio 0.82 (pretrained, then
+# > fine-tuned) against 0.80 (from scratch), layout spread 0.74 against 0.77. They differ in the
+# > fine detail: the fine-tuned G carries 2.1 times the real films' high-frequency power, the
+# > from-scratch G 8.8 times (grain), and their intensity distances are 0.014 against 0.021. The
+# > pretrained G itself, after 200 iterations on the "Kaggle" pool, is smooth (1.0 times the real
+# > films' high-frequency power) but less varied (spread 0.70) and the furthest in intensity
+# > (0.046). The synthetic "Kaggle" and "COVID" pools come from one program, and 200 pretraining
 # > iterations at 32x32 are far from the paper's 88,300 at 128x128 on real films: the paper's
 # > claim is not tested at this scale.
 

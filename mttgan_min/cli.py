@@ -98,4 +98,6 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 def per_preset(table, key):
     """'(default: 100 for paper, 10 for small, 6 for tiny)' for ``table`` {preset: {key: value}}."""
-    return "(default: " + ", ".join(f"{v[key]:g} for {k}" for k, v in table.items()) + ")"
+    def text(value):
+        return value if isinstance(value, str) else f"{value:g}"
+    return "(default: " + ", ".join(f"{text(v[key])} for {k}" for k, v in table.items()) + ")"

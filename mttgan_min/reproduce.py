@@ -105,13 +105,15 @@ def build_parser():
                    help="MTT-GAN's teachers: teacher = alpha * teacher + (1 - alpha) * student after every step "
                         + per_preset(PRESET_DEFAULTS, "ema_decay"))
     g.add_argument("--latent-dim", type=positive_int, default=None, metavar="N",
-                   help="size of z, every generator's input (default: 100, the paper's)")
+                   help="size of z, every generator's input (100 is the paper's) "
+                        + per_preset(PRESET_DEFAULTS, "latent_dim"))
     g.add_argument("--residual-init", choices=RESIDUAL_INITS, default=None,
                    help="how every generator's ResBlocks start, glorot, zero or zero-fine (as train's --residual-init; "
-                        "MTT-GAN gets it through the Transfer run's pretraining) (default: glorot)")
+                        "MTT-GAN gets it through the Transfer run's pretraining) " + per_preset(PRESET_DEFAULTS, "residual_init"))
     g.add_argument("--upsample-init", choices=UPSAMPLE_INITS, default=None,
                    help="how every generator's up-sampling convolutions start, glorot or nearest (as train's "
-                        "--upsample-init; MTT-GAN gets it through the Transfer run's pretraining) (default: glorot)")
+                        "--upsample-init; MTT-GAN gets it through the Transfer run's pretraining) "
+                        + per_preset(PRESET_DEFAULTS, "upsample_init"))
     g.add_argument("--epochs", type=positive_int, default=None,
                    help="epochs of every classifier " + per_preset(evaluate.EVAL_DEFAULTS, "epochs"))
     g.add_argument("--images-per-class", type=positive_int, default=None, metavar="N",

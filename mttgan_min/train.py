@@ -41,7 +41,7 @@ def build_parser():
                     "(config.json, split.json, metrics.csv, loss_curves.png, samples/, checkpoint.npz,\n"
                     "generator.npz; RUN/README.txt lists them). With no arguments: CPU, tiny preset, synthetic\n"
                     "data, the whole MTT-GAN schedule (pretraining, then fine-tuning with EMA teachers) in\n"
-                    "about two minutes on a 2-core CPU.",
+                    "about four and a half minutes on a 2-core CPU.",
         epilog="Ctrl-C or SIGTERM finishes the current iteration, writes RUN/checkpoint.npz and exits\n"
                "(code 130 or 143); --resume RUN continues it. On the CPU a resumed run ends with exactly\n"
                "the weights of an uninterrupted one; on the GPU only statistically (CuPy's generator state\n"
@@ -76,17 +76,17 @@ def build_parser():
     a("--ema-buffers", choices=("average", "copy"), help="mtt only: the teacher's batch-norm "
       "running statistics are averaged like weights or copied from the student (default: average)")
     a("--latent", choices=LATENTS, help="z ~ N(0, 1) or U[0, 1) (default: normal)")
-    a("--latent-dim", type=int, metavar="N", help="size of z, the generator's input (default: 100, the paper's; "
-      "docs/design.md, \"The size of z\")")
+    a("--latent-dim", type=int, metavar="N", help="size of z, the generator's input (the paper's is 100; with "
+      "--pretrained, the pretraining run's; docs/design.md, \"The size of z\") " + _per_preset("latent_dim"))
     a("--residual-init", choices=RESIDUAL_INITS, help="how the generator's ResBlocks start: glorot (Keras' "
       "default, like every other layer), zero (the last transposed convolution of each ResBlock starts at "
       "zero, so each block starts as the identity: smoother, less varied samples on the tiny preset) or "
       "zero-fine (only the four ResBlocks of the last two up-sampling stages start so); "
-      "docs/design.md, \"Initialisation\" (default: glorot)")
+      "docs/design.md, \"Initialisation\" " + _per_preset("residual_init"))
     a("--upsample-init", choices=UPSAMPLE_INITS, help="how the generator's three up-sampling transposed "
       "convolutions start: glorot (Keras' default) or nearest (their kernels tied so that each starts as "
       "nearest-neighbour up-sampling followed by a convolution, which draws no checkerboard); "
-      "docs/design.md, \"Initialisation\" (default: glorot)")
+      "docs/design.md, \"Initialisation\" " + _per_preset("upsample_init"))
     a("--seed", type=int, help="seeds data split, initialisation, batches, crops and noise (default: 0)")
     a("--checkpoint-minutes", type=float, metavar="M", help="also write a checkpoint every M minutes of "
       "training, not only at epoch ends; 0 = only at epoch ends (default: "

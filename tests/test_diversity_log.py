@@ -61,8 +61,10 @@ def test_realism_is_recorded_and_measuring_changes_no_weight(tmp_path, monkeypat
     rows = diversity_log.read_rows(tmp_path / "measured" / "realism.csv", diversity_log.REALISM)
     assert [(r["stage"], r["generator"]) for r in rows] == [
         ("pretrain", "student"), ("finetune", "student"), ("finetune", "teacher")]
-    for r in rows:   # barely trained generators: told apart from the held-out films, grainy, far from the data
-        assert r["two_sample_accuracy"] > 0.8 and r["high_frequency_ratio"] > 2 and r["nn_distance_ratio"] > 1.5
+    for r in rows:   # barely trained generators: told apart from the held-out films, far from the data, and
+        # without the films' fine detail (the tiny preset's smooth start draws flat films, Keras' start grain)
+        assert r["two_sample_accuracy"] > 0.8 and r["nn_distance_ratio"] > 1.5
+        assert not 0.5 < r["high_frequency_ratio"] < 2
     assert (tmp_path / "measured" / "realism.png").is_file()
     assert "realism, finetune epoch 1, teacher" in (tmp_path / "measured" / "README.txt").read_text()
 

@@ -50,8 +50,8 @@ def test_reproduce_plan_writes_nothing(tmp_path, capsys):
     assert reproduce.main(["--plan", "--out", str(out)] + TIMED) == 0
     said = capsys.readouterr().out
     assert not out.exists()
-    for words in ("transfer: 300 iterations", "mtt: 200 iterations", "baseline: 16 iterations",
-                  "baseline_aug: 200 iterations", "total: 716 GAN iterations", "fine-tunes from transfer's",
+    for words in ("transfer: 700 iterations", "mtt: 500 iterations", "baseline: 20 iterations",
+                  "baseline_aug: 500 iterations", "total: 1,720 GAN iterations", "fine-tunes from transfer's",
                   "vgg19   7 jobs x 8 epochs x 14 batches", "time: about", "disk: about"):
         assert words in said, words
     assert "timing" not in said                                  # the figures were given
@@ -69,7 +69,7 @@ def test_gpu_plan_without_the_device_says_what_it_cannot_estimate(tmp_path, caps
     assert reproduce.main(["--plan", "--device", "gpu", "--preset", "tiny", "--out", str(out)]) == 0
     said = capsys.readouterr().out
     assert "time: not estimated" in said and "needs CuPy" in said and "--seconds-per-iteration" in said
-    assert "total: 716 GAN iterations" in said and "disk: about" in said and not out.exists()
+    assert "total: 1,720 GAN iterations" in said and "disk: about" in said and not out.exists()
     # the same without --plan is refused before any work
     assert reproduce.main(["--device", "gpu", "--preset", "tiny", "--out", str(out)]) == 2
     assert "needs CuPy" in capsys.readouterr().err and not out.exists()

@@ -122,6 +122,20 @@ def test_transfer_from_shared_pretraining(mtt_run, tmp_path):
     assert meta["generator"] == "student"
 
 
+def test_pretrained_gives_its_generator_settings(tmp_path):
+    """--pretrained loads the generator, so its z and start are recorded from the pretraining run, not from
+    this preset's defaults (a config.json older than the options reads as the paper's); a given
+    --latent-dim stays, for the checkpoint's check to refuse if it differs."""
+    from mttgan_min.run.options import generator_of_pretrained
+    pre = tmp_path / "pre"
+    pre.mkdir()
+    (pre / "config.json").write_text('{"options": {"latent_dim": 4, "residual_init": "zero"}}')
+    assert generator_of_pretrained(pre, {}) == {"latent_dim": 4, "residual_init": "zero", "upsample_init": "glorot"}
+    assert generator_of_pretrained(pre, {"latent_dim": 6}) == {"residual_init": "zero", "upsample_init": "glorot"}
+    (pre / "config.json").write_text('{"options": {}}')
+    assert generator_of_pretrained(pre, {}) == {"latent_dim": 100, "residual_init": "glorot", "upsample_init": "glorot"}
+
+
 def test_baseline_never_reads_the_kaggle_pool(tmp_path, monkeypatch, capsys):
     import mttgan_min.data as data
     import mttgan_min.data.kaggle as kaggle
@@ -163,8 +177,20 @@ def test_learning_rates_per_preset():
     small = parse(["--preset", "small", "--lr", "3e-4"])
     assert small["lr"] == small["d_lr"] == 3e-4
     tiny = parse([])
-    assert tiny["preset"] == "tiny" and (tiny["lr"], tiny["d_lr"]) == (2e-5, 1e-3)
+    assert tiny["preset"] == "tiny" and (tiny["lr"], tiny["d_lr"]) == (5e-5, 2e-3)
     assert parse(["--preset", "paper", "--d-lr", "4e-5"])["d_lr"] == 4e-5
+
+
+def test_only_tiny_changes_the_papers_generator_start():
+    """paper and small keep the paper's z of 100 and Keras' start; tiny starts smaller and smoother
+    (docs/design.md, "Presets and their defaults"); the options override either."""
+    parse = lambda argv: train.resolve_options(train.build_parser().parse_args(argv))
+    start = lambda cfg: (cfg["latent_dim"], cfg["residual_init"], cfg["upsample_init"])
+    for preset in ("paper", "small"):
+        assert start(parse(["--preset", preset])) == (100, "glorot", "glorot")
+    assert start(parse([])) == (8, "zero-fine", "nearest")
+    assert start(parse(["--latent-dim", "100", "--residual-init", "glorot", "--upsample-init", "glorot"])) \
+        == (100, "glorot", "glorot")
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -229,7 +255,7 @@ def test_help_explains_every_option(capsys):
     flat = " ".join(text.split())
     assert "(default: 0)" in flat and "[cpu]" not in flat
     assert "(default: 100 for paper, 10 for small, 2 for tiny)" in flat
-    assert "the same as --lr for paper and small, as in the paper; 0.001 for tiny" in flat
+    assert "the same as --lr for paper and small, as in the paper; 0.002 for tiny" in flat
 
 
 def test_pretrained_run_with_another_split_is_refused(mtt_run, tmp_path, capsys):
@@ -261,7 +287,7 @@ def test_latent_dim_sizes_z_and_travels_with_the_run(mtt_run, tmp_path, capsys):
     assert train.main(FEW + ["--mode", "transfer", "--latent-dim", "4", "--pretrained", str(pre_run),
                              "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]  # after the warning that 1 iteration is few
-    assert err.startswith("error:") and "--latent-dim 100, not 4" in err and "Traceback" not in err
+    assert err.startswith("error:") and "--latent-dim 8, not 4" in err and "Traceback" not in err
     assert not out.exists(), "a failed start left its run directory behind"
 
 
@@ -287,13 +313,14 @@ def test_generator_inits_reach_the_generator_and_the_run_record(tmp_path):
     choices; runs made before the options read as glorot."""
     from mttgan_min.run.options import complete
     from mttgan_min.run.state import TrainState
-    glorot = TrainState(complete({}, "mtt", "tiny", "cpu"), np).G.named_params()
-    zero = TrainState(complete({"residual_init": "zero"}, "mtt", "tiny", "cpu"), np).G.named_params()
+    keras = {"residual_init": "glorot", "upsample_init": "glorot"}
+    glorot = TrainState(complete(keras, "mtt", "tiny", "cpu"), np).G.named_params()
+    zero = TrainState(complete({**keras, "residual_init": "zero"}, "mtt", "tiny", "cpu"), np).G.named_params()
     differ = [name for name in zero if not np.array_equal(glorot[name], zero[name])]
     assert len(differ) == 6 and not any(zero[name].any() for name in differ)
-    tied = TrainState(complete({"upsample_init": "nearest"}, "mtt", "tiny", "cpu"), np).G.named_params()
+    tied = TrainState(complete({**keras, "upsample_init": "nearest"}, "mtt", "tiny", "cpu"), np).G.named_params()
     assert sum(not np.array_equal(glorot[name], tied[name]) for name in tied) == 3
-    cfg = complete({}, "mtt", "tiny", "cpu")
+    cfg = complete(keras, "mtt", "tiny", "cpu")
     del cfg["residual_init"], cfg["upsample_init"]
     before = TrainState(cfg, np).G.named_params()
     assert before.keys() == glorot.keys() and all(np.array_equal(before[k], glorot[k]) for k in glorot)

@@ -3,21 +3,21 @@
 Two short CPU runs of the tiny preset (32x32, synthetic phantoms), with the project's own command:
 
 - ``mtt``: the default schedule, ``python -m mttgan_min.train --mode mtt --preset tiny`` (2 pretraining
-  epochs, then 4 fine-tuning epochs with EMA teachers, every epoch capped at 50 iterations);
-- ``scratch``: ``--mode baseline --augment-factor 50`` with the same 4 capped fine-tuning epochs, the
-  same learning rates and seed, but no pretraining.
+  epochs, then 5 fine-tuning epochs with EMA teachers, every epoch capped at 100 iterations);
+- ``scratch``: ``--mode baseline --augment-factor 50`` with the same 5 capped fine-tuning epochs, the
+  same learning rates, generator start and seed, but no pretraining.
 
 Then 256 images of each generator at the end (the MTT-GAN teacher G, its student G - which is what a
 Transfer GAN trained with the same seed ends with, since the teacher never feeds back -, the
 pretrained G, and the from-scratch G) are compared with the real COVID training images by the
 measures of lesson 12 (``mttgan_min.evaluation.quality`` and ``diversity``), and their per-epoch
 diversity logs (``RUN/diversity.csv``) are copied. For lesson 9 also: how much the student's and the
-teacher's images (same latents) change over the last fine-tuning epoch (50 steps). Writes, next to this file:
+teacher's images (same latents) change over the last fine-tuning epoch (100 steps). Writes, next to this file:
 
     teacher_vs_student.json / .png   lesson 9: what the teacher changes
     pretrained_vs_scratch.json / .png lesson 10: what pretraining changes
 
-Run from the repository root (about 4 minutes on a 2-core CPU):
+Run from the repository root (about 8 minutes on a 2-core CPU):
 
     PYTHONPATH=$PWD python docs/lesson_figures/make_figures.py [--seed 0] [--keep DIR]
 """
@@ -31,9 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mttgan_min.run.options import PRESET_DEFAULTS
+
 HERE = Path(__file__).resolve().parent
 N_IMAGES = 256
 LATENT_SEED = 12  # the latents every generator draws its measured images from
+FINETUNE_EPOCHS = PRESET_DEFAULTS["tiny"]["finetune_epochs"]
 
 
 def train(out, *options):
@@ -43,10 +46,10 @@ def train(out, *options):
 
 
 def load_g(path, group):
-    from mttgan_min.models import build_generator
+    from mttgan_min.models import build_generator, get_preset
     from mttgan_min.run.checkpoint import load_checkpoint
-    G = build_generator("tiny")
-    groups, _ = load_checkpoint(path)
+    groups, meta = load_checkpoint(path)
+    G = build_generator(get_preset("tiny", meta["latent_dim"]))
     G.load_state_dict(groups[group])
     return G.set_training(False)
 
@@ -112,15 +115,16 @@ def main(argv=None):
     if not (mtt / "generator.npz").is_file():
         train(mtt, "--mode", "mtt", *seed)
     if not (scratch / "generator.npz").is_file():
-        train(scratch, "--mode", "baseline", "--augment-factor", "50", "--finetune-epochs", "4", *seed)
+        train(scratch, "--mode", "baseline", "--augment-factor", "50", *seed)
 
     data = prepare_data(None, None, size=32, seed=args.seed, need_kaggle=False, progress=False)
     real, groups = data.covid_train.images, data.covid_train.patients
-    z = sample_latent(np.random.default_rng(LATENT_SEED), N_IMAGES, 100, "normal", np.float32)
     gens = {"teacher G (MTT-GAN)": load_g(mtt / "checkpoint.npz", "G_teacher"),
             "student G (MTT-GAN = Transfer GAN)": load_g(mtt / "checkpoint.npz", "G"),
             "pretrained G (start of fine-tuning)": load_g(mtt / "pretrained.npz", "G"),
             "from scratch G (baseline x50)": load_g(scratch / "checkpoint.npz", "G")}
+    z = sample_latent(np.random.default_rng(LATENT_SEED), N_IMAGES, gens["teacher G (MTT-GAN)"].input_shape[0],
+                      "normal", np.float32)
     images = {name: G.forward(z) for name, G in gens.items()}
     measures = {name: measure(imgs, real, groups) for name, imgs in images.items()}
     measures["real COVID (reference)"] = measure(data.test.subset(data.test.labels == "covid").images, real, groups)
@@ -146,7 +150,7 @@ def main(argv=None):
     sample_sheet(HERE / "teacher_vs_student.png", {k: images[k] for k in names09[:2]},
                  "the same 8 latents, end of the tiny MTT-GAN run")
     sample_sheet(HERE / "pretrained_vs_scratch.png", {k: images[k] for k in names10[:3]},
-                 "the same 8 latents, after 4 fine-tuning epochs (or at their start)")
+                 f"the same 8 latents, after {FINETUNE_EPOCHS} fine-tuning epochs (or at their start)")
     print("wrote", *sorted(p.name for p in HERE.glob("*.json")), *sorted(p.name for p in HERE.glob("*.png")))
 
 

@@ -19,12 +19,16 @@ KAGGLE_FACTOR = 5    # soft augmentation factor of the pretraining pool (Sec. II
 CHECKPOINT_MINUTES = 5.0  # docs/design.md, "Checkpoints"
 # Per-preset defaults: docs/design.md, "Presets and their defaults". Every choice is recorded in config.json; the
 # options override them.
+# The paper's generator start: z of 100 (Fig. 5), Keras' initialisation. tiny departs from it (docs/design.md,
+# "Initialisation"); a run recorded without these settings had them.
+PAPER_START = dict(latent_dim=get_preset("paper").latent_dim, residual_init="glorot", upsample_init="glorot")
 PRESET_DEFAULTS = {
     "paper": dict(pretrain_epochs=100, finetune_epochs=100, lr=1e-5, d_lr=None, max_iters_per_epoch=0,
-                  ema_decay=0.999),
+                  ema_decay=0.999, **PAPER_START),
     "small": dict(pretrain_epochs=10, finetune_epochs=10, lr=2e-4, d_lr=None, max_iters_per_epoch=0,
-                  ema_decay=0.999),
-    "tiny": dict(pretrain_epochs=2, finetune_epochs=4, lr=2e-5, d_lr=1e-3, max_iters_per_epoch=50, ema_decay=0.98),
+                  ema_decay=0.999, **PAPER_START),
+    "tiny": dict(pretrain_epochs=2, finetune_epochs=5, lr=5e-5, d_lr=2e-3, max_iters_per_epoch=100, ema_decay=0.98,
+                 latent_dim=8, residual_init="zero-fine", upsample_init="nearest"),
 }
 # The --d-lr default as train's and reproduce's help say it.
 D_LR_DEFAULT = ("(default: the same as --lr for paper and small, as in the paper; "
@@ -90,9 +94,9 @@ def complete(given, mode, preset, device):
         ema_decay=given.get("ema_decay", defaults["ema_decay"]) if gan.teachers else None,
         ema_buffers=given.get("ema_buffers", "average"),
         latent=given.get("latent", "normal"),
-        latent_dim=given.get("latent_dim", get_preset(preset).latent_dim),
-        residual_init=given.get("residual_init", "glorot"),
-        upsample_init=given.get("upsample_init", "glorot"),
+        latent_dim=given.get("latent_dim", defaults["latent_dim"]),
+        residual_init=given.get("residual_init", defaults["residual_init"]),
+        upsample_init=given.get("upsample_init", defaults["upsample_init"]),
         seed=given.get("seed", 0),
         kaggle_dir=given.get("kaggle_dir"), covid_dir=given.get("covid_dir"),
         covid_train_cap=given.get("covid_train_cap", PAPER_COVID_TRAIN),
@@ -156,9 +160,20 @@ def resolve_options(args):
     resolve_folders(cfg)
     if cfg["pretrained"]:
         check_pretrained_run(Path(cfg["pretrained"]))
+        cfg.update(generator_of_pretrained(Path(cfg["pretrained"]), given))
     cfg["out"] = given.get("out") or \
         f"runs/{mode}-{preset}-s{cfg['seed']}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     return cfg
+
+
+def generator_of_pretrained(pre, given):
+    """The generator settings of the run that ``pre`` pretrained, for those not given: its weights are loaded,
+    so its z and its start are this run's (a config.json older than an option reads as the paper's)."""
+    try:
+        options = rundir.read_json(pre / "config.json")["options"]
+    except (OSError, ValueError, KeyError, TypeError):
+        options = {}
+    return {name: options.get(name, value) for name, value in PAPER_START.items() if name not in given}
 
 
 def check_pretrained_run(pre):
