@@ -51,7 +51,7 @@ from mttgan_min.adam import Adam
 from mttgan_min.coursework import check
 from mttgan_min.data import epoch_real_batches, iterations_per_epoch, load_pool
 from mttgan_min.ema import EMATeacher
-from mttgan_min.models import build_generator, get_preset
+from mttgan_min.models import build_generator, preset_of
 from mttgan_min.run.checkpoint import load_checkpoint
 from mttgan_min.run.loop import finish_stage, iterations_of, plan_stages
 from mttgan_min.run.rundir import read_metrics
@@ -177,7 +177,7 @@ plt.show()
 # %%
 def load_generator(path, group):
     groups, meta = load_checkpoint(path)
-    G = build_generator(get_preset("tiny", meta["latent_dim"]))
+    G = build_generator(preset_of(meta))  # the preset and the size of z the checkpoint records
     G.load_state_dict(groups[group])
     return G.set_training(False)
 

@@ -54,6 +54,17 @@ def preset_of(cfg):
     return get_preset(cfg["preset"], cfg.get("latent_dim"))
 
 
+# The paper's generator start: z of 100 (Fig. 5) and Keras' initialisation; the tiny preset departs from it
+# (docs/design.md, "Initialisation"). A run recorded without one of these settings had the paper's.
+PAPER_START = dict(latent_dim=PRESETS["paper"].latent_dim, residual_init="glorot", upsample_init="glorot")
+
+
+def generator_start(options):
+    """{latent_dim, residual_init, upsample_init} of a run's settings (config.json's options), the paper's
+    where a run made before the option records none."""
+    return {name: options.get(name, value) for name, value in PAPER_START.items()}
+
+
 def res_block(width, rng, dtype, tier=REFERENCE, init="glorot"):
     """ResBlock(x) = x + LeakyReLU(DeconvS1(LeakyReLU(BN(DeconvS1(x))))) (Fig. 5).
 

@@ -109,7 +109,8 @@ def build_parser():
                         + per_preset(PRESET_DEFAULTS, "latent_dim"))
     g.add_argument("--residual-init", choices=RESIDUAL_INITS, default=None,
                    help="how every generator's ResBlocks start, glorot, zero or zero-fine (as train's --residual-init; "
-                        "MTT-GAN gets it through the Transfer run's pretraining) " + per_preset(PRESET_DEFAULTS, "residual_init"))
+                        "MTT-GAN gets it through the Transfer run's pretraining) "
+                        + per_preset(PRESET_DEFAULTS, "residual_init"))
     g.add_argument("--upsample-init", choices=UPSAMPLE_INITS, default=None,
                    help="how every generator's up-sampling convolutions start, glorot or nearest (as train's "
                         "--upsample-init; MTT-GAN gets it through the Transfer run's pretraining) "

@@ -46,10 +46,10 @@ def train(out, *options):
 
 
 def load_g(path, group):
-    from mttgan_min.models import build_generator, get_preset
+    from mttgan_min.models import build_generator, preset_of
     from mttgan_min.run.checkpoint import load_checkpoint
     groups, meta = load_checkpoint(path)
-    G = build_generator(get_preset("tiny", meta["latent_dim"]))
+    G = build_generator(preset_of(meta))  # the preset and the size of z the checkpoint records
     G.load_state_dict(groups[group])
     return G.set_training(False)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from .. import backend, gans
 from ..cli import UsageError
 from ..data.prepare import PAPER_COVID_TRAIN
-from ..models import get_preset
+from ..models import PAPER_START, generator_start
 from . import rundir
 from .loop import BATCH
 
@@ -19,9 +19,6 @@ KAGGLE_FACTOR = 5    # soft augmentation factor of the pretraining pool (Sec. II
 CHECKPOINT_MINUTES = 5.0  # docs/design.md, "Checkpoints"
 # Per-preset defaults: docs/design.md, "Presets and their defaults". Every choice is recorded in config.json; the
 # options override them.
-# The paper's generator start: z of 100 (Fig. 5), Keras' initialisation. tiny departs from it (docs/design.md,
-# "Initialisation"); a run recorded without these settings had them.
-PAPER_START = dict(latent_dim=get_preset("paper").latent_dim, residual_init="glorot", upsample_init="glorot")
 PRESET_DEFAULTS = {
     "paper": dict(pretrain_epochs=100, finetune_epochs=100, lr=1e-5, d_lr=None, max_iters_per_epoch=0,
                   ema_decay=0.999, **PAPER_START),
@@ -173,7 +170,7 @@ def generator_of_pretrained(pre, given):
         options = rundir.read_json(pre / "config.json")["options"]
     except (OSError, ValueError, KeyError, TypeError):
         options = {}
-    return {name: options.get(name, value) for name, value in PAPER_START.items() if name not in given}
+    return {name: value for name, value in generator_start(options).items() if name not in given}
 
 
 def check_pretrained_run(pre):

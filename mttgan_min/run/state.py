@@ -30,7 +30,7 @@ from ..adam import Adam
 from ..backend import make_rng
 from ..ema import EMATeacher
 from ..layers import REFERENCE
-from ..models import build_discriminator, build_generator, preset_of, sample_latent
+from ..models import build_discriminator, build_generator, generator_start, preset_of, sample_latent
 
 N_FIXED = 36  # fixed latents for the per-epoch sample grid (6 x 6)
 
@@ -53,9 +53,9 @@ class TrainState:
         preset = self.preset = preset_of(cfg)
         seeds = seed_sequences(cfg["seed"])
         # weights are drawn on the host, so the same seed gives the same network on every device
+        start = generator_start(cfg)
         self.G = build_generator(preset, np.random.default_rng(seeds["init_g"]), tier=tier,
-                                 residual_init=cfg.get("residual_init", "glorot"),
-                                 upsample_init=cfg.get("upsample_init", "glorot")).to(xp)
+                                 residual_init=start["residual_init"], upsample_init=start["upsample_init"]).to(xp)
         self.D = build_discriminator(preset, np.random.default_rng(seeds["init_d"]), tier=tier).to(xp)
         self.data_rng = np.random.default_rng(seeds["data"])
         self.reseed_rng = np.random.default_rng(seeds["reseed"])
