@@ -31,12 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mttgan_min.run.options import PRESET_DEFAULTS
-
 HERE = Path(__file__).resolve().parent
 N_IMAGES = 256
 LATENT_SEED = 12  # the latents every generator draws its measured images from
-FINETUNE_EPOCHS = PRESET_DEFAULTS["tiny"]["finetune_epochs"]
 
 
 def train(out, *options):
@@ -117,6 +114,8 @@ def main(argv=None):
     if not (scratch / "generator.npz").is_file():
         train(scratch, "--mode", "baseline", "--augment-factor", "50", *seed)
 
+    from mttgan_min.run.rundir import read_options
+    finetune_epochs = read_options(mtt / "config.json")["finetune_epochs"]  # of the runs measured, kept ones too
     data = prepare_data(None, None, size=32, seed=args.seed, need_kaggle=False, progress=False)
     real, groups = data.covid_train.images, data.covid_train.patients
     gens = {"teacher G (MTT-GAN)": load_g(mtt / "checkpoint.npz", "G_teacher"),
@@ -150,7 +149,7 @@ def main(argv=None):
     sample_sheet(HERE / "teacher_vs_student.png", {k: images[k] for k in names09[:2]},
                  "the same 8 latents, end of the tiny MTT-GAN run")
     sample_sheet(HERE / "pretrained_vs_scratch.png", {k: images[k] for k in names10[:3]},
-                 f"the same 8 latents, after {FINETUNE_EPOCHS} fine-tuning epochs (or at their start)")
+                 f"the same 8 latents, after {finetune_epochs} fine-tuning epochs (or at their start)")
     print("wrote", *sorted(p.name for p in HERE.glob("*.json")), *sorted(p.name for p in HERE.glob("*.png")))
 
 
