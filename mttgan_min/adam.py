@@ -15,6 +15,8 @@ import numpy as np
 from .backend import get_array_module, to_device
 from .layers.base import state_dict_problems
 
+PAPER_BETA1 = 0.5  # Sec. IV, for both networks
+
 
 class Adam:
     """Adam for one network: ``Adam(net, lr, beta1, beta2, eps)``, then ``opt.step()`` after each backward.
@@ -26,7 +28,7 @@ class Adam:
     the old ones.
     """
 
-    def __init__(self, net, lr=1e-5, beta1=0.5, beta2=0.999, eps=1e-7):
+    def __init__(self, net, lr=1e-5, beta1=PAPER_BETA1, beta2=0.999, eps=1e-7):
         self.lr, self.beta1, self.beta2, self.eps = float(lr), float(beta1), float(beta2), float(eps)
         self.params = net.named_params()
         self.grads = net.named_grads()

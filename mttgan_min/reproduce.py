@@ -101,6 +101,9 @@ def build_parser():
                         + per_preset(PRESET_DEFAULTS, "lr"))
     g.add_argument("--d-lr", type=float, default=None, metavar="LR",
                    help="Adam learning rate of every discriminator " + D_LR_DEFAULT)
+    g.add_argument("--d-beta1", type=float, default=None, metavar="BETA1",
+                   help="Adam beta1 of every discriminator (0 = no momentum; the paper's 0.5 is also every "
+                        "generator's) " + per_preset(PRESET_DEFAULTS, "d_beta1"))
     g.add_argument("--ema-decay", type=float, default=None, metavar="ALPHA",
                    help="MTT-GAN's teachers: teacher = alpha * teacher + (1 - alpha) * student after every step "
                         + per_preset(PRESET_DEFAULTS, "ema_decay"))
@@ -143,7 +146,8 @@ def gan_argv(args, name, extra, gans):
     if gan.pretrain and not gan.shares_pretraining_of:  # it runs the pretraining: the Kaggle pool
         argv += _opt("--kaggle-dir", args.kaggle_dir) + _opt("--pretrain-epochs", args.pretrain_epochs)
     argv += _opt("--finetune-epochs", args.finetune_epochs) + _opt("--max-iters-per-epoch", args.max_iters_per_epoch)
-    argv += _opt("--lr", args.lr) + _opt("--d-lr", args.d_lr) + _opt("--latent-dim", args.latent_dim)
+    argv += _opt("--lr", args.lr) + _opt("--d-lr", args.d_lr) + _opt("--d-beta1", args.d_beta1)
+    argv += _opt("--latent-dim", args.latent_dim)
     if not gan.shares_pretraining_of:  # one that does loads the pretrained generator
         argv += _opt("--residual-init", args.residual_init) + _opt("--upsample-init", args.upsample_init)
     if gan.teachers:

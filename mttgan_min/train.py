@@ -71,6 +71,8 @@ def build_parser():
       "(smoke tests, quick GPU checks) " + _per_preset("max_iters_per_epoch"))
     a("--lr", type=float, help="Adam learning rate of G, and of D unless --d-lr is given " + _per_preset("lr"))
     a("--d-lr", type=float, metavar="LR", help="Adam learning rate of D " + D_LR_DEFAULT)
+    a("--d-beta1", type=float, metavar="BETA1", help="Adam beta1 of D, the decay of its gradient's running mean "
+      "(0 = no momentum; the paper's 0.5 is also G's) " + _per_preset("d_beta1"))
     a("--ema-decay", type=float, metavar="ALPHA", help="mtt only: teacher = alpha * teacher + "
       "(1 - alpha) * student after every step " + _per_preset("ema_decay"))
     a("--ema-buffers", choices=("average", "copy"), help="mtt only: the teacher's batch-norm "

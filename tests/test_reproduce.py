@@ -67,13 +67,13 @@ def test_reproduce_trains_four_gans_then_evaluates_and_continues(tmp_path, capsy
 
 def test_gan_hyperparameters_reach_every_gan_and_the_teacher_decay_only_mtt(tmp_path, capsys):
     out = tmp_path / "r"
-    argv = ["--out", str(out), "--lr", "3e-5", "--d-lr", "5e-4", "--ema-decay", "0.99", "--latent-dim", "8",
+    argv = ["--out", str(out), "--lr", "3e-5", "--d-lr", "5e-4", "--d-beta1", "0.2", "--ema-decay", "0.99", "--latent-dim", "8",
             "--residual-init", "zero", "--upsample-init", "nearest"]
     args = reproduce.build_parser().parse_args(argv)
     args.preset = "tiny"
     for name, extra in reproduce.GAN_STEPS:
         given = vars(reproduce.train.build_parser().parse_args(reproduce.gan_argv(args, name, extra, out / "gans")))
-        assert (given["lr"], given["d_lr"], given["latent_dim"]) == (3e-5, 5e-4, 8), name
+        assert (given["lr"], given["d_lr"], given["d_beta1"], given["latent_dim"]) == (3e-5, 5e-4, 0.2, 8), name
         assert given.get("ema_decay") == (0.99 if name == "mtt" else None), name
         assert given.get("residual_init") == (None if "pretrained" in given else "zero"), name  # loads its G
         assert given.get("upsample_init") == (None if "pretrained" in given else "nearest"), name
@@ -81,4 +81,6 @@ def test_gan_hyperparameters_reach_every_gan_and_the_teacher_decay_only_mtt(tmp_
     assert "--ema-decay must be in [0, 1), not 1.0." in capsys.readouterr().err
     assert reproduce.main(argv + ["--d-lr", "-1", "--plan"]) == 2
     assert "--d-lr must be a positive number, not -1.0." in capsys.readouterr().err
+    assert reproduce.main(argv + ["--d-beta1", "-0.1", "--plan"]) == 2
+    assert "--d-beta1 must be in [0, 1), not -0.1." in capsys.readouterr().err
     assert not out.exists()

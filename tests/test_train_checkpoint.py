@@ -75,7 +75,12 @@ def test_not_a_checkpoint(tmp_path):
         load_checkpoint(tmp_path / "missing.npz")
 
 
-def test_each_network_gets_its_learning_rate():
+def test_each_network_gets_its_learning_rate_and_momentum():
     state = TrainState(dict(CFG, d_lr=1e-3), np)
     state.begin_stage(with_teachers=False)
     assert (state.opt_G.lr, state.opt_D.lr) == (2e-4, 1e-3)
+    # D's beta1 is the run's; a run recorded before the option had the paper's 0.5 for both
+    assert (state.opt_G.beta1, state.opt_D.beta1) == (0.5, 0.5)
+    state = TrainState(dict(CFG, d_beta1=0.0), np)
+    state.begin_stage(with_teachers=True)
+    assert (state.opt_G.beta1, state.opt_D.beta1) == (0.5, 0.0)

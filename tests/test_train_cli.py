@@ -180,6 +180,16 @@ def test_learning_rates_per_preset():
     assert tiny["preset"] == "tiny" and (tiny["lr"], tiny["d_lr"]) == (5e-5, 2e-3)
     assert parse(["--preset", "paper", "--d-lr", "4e-5"])["d_lr"] == 4e-5
 
+def test_only_tiny_changes_the_papers_momentum_and_teacher():
+    """paper and small keep the paper's beta1 of 0.5 for D (Sec. IV) and the teacher decay of 0.999; tiny's D
+    has no momentum and its teacher a shorter memory (docs/design.md, "Presets and their defaults")."""
+    parse = lambda argv: train.resolve_options(train.build_parser().parse_args(argv))
+    for preset in ("paper", "small"):
+        assert (parse(["--preset", preset])["d_beta1"], parse(["--preset", preset])["ema_decay"]) == (0.5, 0.999)
+    assert (parse([])["d_beta1"], parse([])["ema_decay"]) == (0.0, 0.99)
+    assert parse(["--d-beta1", "0.5"])["d_beta1"] == 0.5
+    assert parse(["--preset", "paper", "--d-beta1", "0"])["d_beta1"] == 0.0
+
 
 def test_only_tiny_changes_the_papers_generator_start():
     """paper and small keep the paper's z of 100 and Keras' start; tiny starts smaller and smoother
@@ -205,6 +215,7 @@ def test_only_tiny_changes_the_papers_generator_start():
     (["--seed", "-1"], "--seed must be 0 or more"),
     (["--checkpoint-minutes", "-1"], "--checkpoint-minutes"),
     (["--d-lr", "0"], "--d-lr must be a positive number"),
+    (["--d-beta1", "1"], "--d-beta1 must be in [0, 1)"),
     (["--latent-dim", "0"], "--latent-dim must be at least 1"),
     (["--residual-init", "zero", "--pretrained", "/tmp"], "--residual-init cannot be given"),
     (["--upsample-init", "nearest", "--pretrained", "/tmp"], "--upsample-init cannot be given"),
@@ -250,7 +261,7 @@ def test_help_explains_every_option(capsys):
     for opt in ("--device", "--preset", "--mode", "--augment-factor", "--kaggle-dir", "--covid-dir",
                 "--pretrain-epochs", "--finetune-epochs", "--ema-decay", "--latent", "--seed", "--out",
                 "--resume", "--pretrained", "--max-iters-per-epoch", "--covid-train-cap", "--ema-buffers", "--lr",
-                "--d-lr", "--checkpoint-minutes", "--latent-dim", "--residual-init", "--upsample-init"):
+                "--d-lr", "--d-beta1", "--checkpoint-minutes", "--latent-dim", "--residual-init", "--upsample-init"):
         assert opt in text
     flat = " ".join(text.split())
     assert "(default: 0)" in flat and "[cpu]" not in flat

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .. import backend, gans
+from ..adam import PAPER_BETA1
 from ..cli import UsageError
 from ..data.prepare import PAPER_COVID_TRAIN
 from ..models import PAPER_START, generator_start
@@ -20,11 +21,12 @@ CHECKPOINT_MINUTES = 5.0  # docs/design.md, "Checkpoints"
 # Per-preset defaults: docs/design.md, "Presets and their defaults". Every choice is recorded in config.json; the
 # options override them.
 PRESET_DEFAULTS = {
-    "paper": dict(pretrain_epochs=100, finetune_epochs=100, lr=1e-5, d_lr=None, max_iters_per_epoch=0,
-                  ema_decay=0.999, **PAPER_START),
-    "small": dict(pretrain_epochs=10, finetune_epochs=10, lr=2e-4, d_lr=None, max_iters_per_epoch=0,
-                  ema_decay=0.999, **PAPER_START),
-    "tiny": dict(pretrain_epochs=2, finetune_epochs=5, lr=5e-5, d_lr=2e-3, max_iters_per_epoch=100, ema_decay=0.98,
+    "paper": dict(pretrain_epochs=100, finetune_epochs=100, lr=1e-5, d_lr=None, d_beta1=PAPER_BETA1,
+                  max_iters_per_epoch=0, ema_decay=0.999, **PAPER_START),
+    "small": dict(pretrain_epochs=10, finetune_epochs=10, lr=2e-4, d_lr=None, d_beta1=PAPER_BETA1,
+                  max_iters_per_epoch=0, ema_decay=0.999, **PAPER_START),
+    "tiny": dict(pretrain_epochs=2, finetune_epochs=5, lr=5e-5, d_lr=2e-3, d_beta1=0.0,
+                 max_iters_per_epoch=100, ema_decay=0.99,
                  latent_dim=8, residual_init="zero-fine", upsample_init="nearest"),
 }
 # The --d-lr default as train's and reproduce's help say it.
@@ -83,6 +85,7 @@ def complete(given, mode, preset, device):
         tf32=given.get("tf32", False) or (device == "gpu" and backend.tf32_from_environment()),
         lr=given.get("lr", defaults["lr"]),
         d_lr=given.get("d_lr", defaults["d_lr"] or given.get("lr", defaults["lr"])),
+        d_beta1=given.get("d_beta1", defaults["d_beta1"]),
         pretrain_epochs=0 if not gan.pretrain or "pretrained" in given
         else given.get("pretrain_epochs", defaults["pretrain_epochs"]),
         finetune_epochs=given.get("finetune_epochs", defaults["finetune_epochs"]),
@@ -119,6 +122,8 @@ def check_values(cfg):
     for name in ("lr", "d_lr"):
         if not (math.isfinite(cfg[name]) and cfg[name] > 0):
             raise UsageError(f"{opt(name)} must be a positive number, not {cfg[name]}.")
+    if not 0.0 <= cfg["d_beta1"] < 1.0:
+        raise UsageError(f"--d-beta1 must be in [0, 1), not {cfg['d_beta1']}.")
     if cfg["ema_decay"] is not None and not 0.0 <= cfg["ema_decay"] < 1.0:
         raise UsageError(f"--ema-decay must be in [0, 1), not {cfg['ema_decay']}.")
 

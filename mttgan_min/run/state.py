@@ -26,7 +26,7 @@ import numpy as np
 
 from . import checkpoint
 from .. import gans
-from ..adam import Adam
+from ..adam import PAPER_BETA1, Adam
 from ..backend import make_rng
 from ..ema import EMATeacher
 from ..layers import REFERENCE
@@ -72,7 +72,9 @@ class TrainState:
     # --- schedule ---------------------------------------------------------
     def begin_stage(self, with_teachers):
         """Fresh Adam moments; the GAN's teachers (if ``with_teachers``) start as copies of the students."""
-        self.opt_G, self.opt_D = Adam(self.G, lr=float(self.cfg["lr"])), Adam(self.D, lr=float(self.cfg["d_lr"]))
+        self.opt_G = Adam(self.G, lr=float(self.cfg["lr"]))
+        # a run recorded before --d-beta1 existed used the paper's
+        self.opt_D = Adam(self.D, lr=float(self.cfg["d_lr"]), beta1=float(self.cfg.get("d_beta1", PAPER_BETA1)))
         students = {"G": self.G, "D": self.D}
         self.ema = {name: EMATeacher(students[name], self.cfg["ema_buffers"])
                     for name in (self.gan.teachers if with_teachers else ())}
