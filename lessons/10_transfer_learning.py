@@ -120,7 +120,8 @@ assert iterations_per_epoch(5652, 5) == 883 and iterations_per_epoch(159, 50) ==
 # The tiny preset (32x32) on the CPU, with the project's own command,
 # `python -m mttgan_min.train`, called as a function. Its defaults for `tiny` are 2 + 5 epochs
 # capped at 100 iterations each, learning rates 5e-5 for G and 2e-3 for D (D without Adam's
-# momentum), EMA decay 0.99, z of 8 and a generator that starts smooth (`python -m mttgan_min.train --help` says how); here
+# momentum), EMA decay 0.99, z of 8 and a generator that starts smooth
+# (`python -m mttgan_min.train --help` says how); here
 # we cap every epoch at 4 iterations so that the lesson stays short, and lower the EMA decay to 0.8
 # so that the teacher (memory about 5 steps) moves visibly in 8 fine-tuning steps. Expect blurry
 # blobs, not chest films: the run directory is what we look at.

@@ -67,8 +67,8 @@ def test_reproduce_trains_four_gans_then_evaluates_and_continues(tmp_path, capsy
 
 def test_gan_hyperparameters_reach_every_gan_and_the_teacher_decay_only_mtt(tmp_path, capsys):
     out = tmp_path / "r"
-    argv = ["--out", str(out), "--lr", "3e-5", "--d-lr", "5e-4", "--d-beta1", "0.2", "--ema-decay", "0.99", "--latent-dim", "8",
-            "--residual-init", "zero", "--upsample-init", "nearest"]
+    argv = ["--out", str(out), "--lr", "3e-5", "--d-lr", "5e-4", "--d-beta1", "0.2", "--ema-decay", "0.99",
+            "--latent-dim", "8", "--residual-init", "zero", "--upsample-init", "nearest"]
     args = reproduce.build_parser().parse_args(argv)
     args.preset = "tiny"
     for name, extra in reproduce.GAN_STEPS:

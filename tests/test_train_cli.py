@@ -184,9 +184,10 @@ def test_only_tiny_changes_the_papers_momentum_and_teacher():
     """paper and small keep the paper's beta1 of 0.5 for D (Sec. IV) and the teacher decay of 0.999; tiny's D
     has no momentum and its teacher a shorter memory (docs/design.md, "Presets and their defaults")."""
     parse = lambda argv: train.resolve_options(train.build_parser().parse_args(argv))
+    momentum_and_teacher = lambda cfg: (cfg["d_beta1"], cfg["ema_decay"])
     for preset in ("paper", "small"):
-        assert (parse(["--preset", preset])["d_beta1"], parse(["--preset", preset])["ema_decay"]) == (0.5, 0.999)
-    assert (parse([])["d_beta1"], parse([])["ema_decay"]) == (0.0, 0.99)
+        assert momentum_and_teacher(parse(["--preset", preset])) == (0.5, 0.999)
+    assert momentum_and_teacher(parse([])) == (0.0, 0.99)
     assert parse(["--d-beta1", "0.5"])["d_beta1"] == 0.5
     assert parse(["--preset", "paper", "--d-beta1", "0"])["d_beta1"] == 0.0
 
