@@ -134,3 +134,50 @@ def test_collect_copies_a_finished_run_and_gathers_the_gan_measures(tmp_path, ca
     final = (dest / "gan_measures.md").read_text().split("## Every epoch")[0]
     assert "| mtt | finetune 2 | teacher | 0.70 | 30.0 | 1.00 | 0.95 | 0.0% | 0.75 | 0.5% |" in final
     assert "finetune 1" not in final                         # only the last epoch in the first table
+
+
+def load_script(path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_many_teachers_leave_the_run_unchanged_and_one_reproduces_its_teacher(tmp_path, capsys):
+    import csv
+    import json
+
+    import numpy as np
+
+    from mttgan_min import gans, train
+    from mttgan_min.run import session
+    from mttgan_min.run.checkpoint import load_checkpoint
+    many = load_script(ROOT / "docs" / "experiments" / "many_teachers.py")
+    quick = ["--preset", "tiny", "--seed", "3", "--pretrain-epochs", "1", "--finetune-epochs", "1",
+             "--max-iters-per-epoch", "2", "--checkpoint-minutes", "0", "--ema-decay", "0.9"]
+    assert many.main(["--weights", "0.9", "--statistics", "0", "--"] + quick) == 2   # no --out
+    assert "--out RUN" in capsys.readouterr().err
+    assert train.main(quick + ["--out", str(tmp_path / "plain")]) == 0
+    assert many.main(["--weights", "0.9,0.5", "--statistics", "0.9,0", "--"] + quick
+                     + ["--out", str(tmp_path / "many")]) == 0
+    assert gans.GANS["mtt"].step is gans.paper_step and session.load_pools.__module__ == session.__name__
+    plain, _ = load_checkpoint(tmp_path / "plain" / "checkpoint.npz")
+    with_many, _ = load_checkpoint(tmp_path / "many" / "checkpoint.npz")
+    for group in ("G", "G_teacher", "D", "D_teacher"):   # the extra teachers change nothing of the run
+        for k, v in plain[group].items():
+            np.testing.assert_array_equal(with_many[group][k], v, err_msg=f"{group} {k}")
+    rows = list(csv.DictReader(open(tmp_path / "many" / "teachers.csv")))
+    assert [(float(r["weights_decay"]), float(r["statistics_decay"])) for r in rows] == [
+        (0.9, 0.9), (0.9, 0.0), (0.5, 0.9), (0.5, 0.0)]
+    own = {}
+    for name in ("realism", "diversity"):
+        own |= [r for r in csv.DictReader(open(tmp_path / "many" / f"{name}.csv")) if r["generator"] == "teacher"][-1]
+    for k in many.COLUMNS[2:]:   # the pair of the run's own decay is the run's teacher, to the CSV's digits
+        assert f"{float(rows[0][k]):.4f}" == own[k], k
+    assert len({r["spread_ratio"] for r in rows}) == 4   # and the others are other teachers
+    # --split-seed: the data of seed 4, the training's randomness of seed 3
+    assert many.main(["--weights", "0.9", "--statistics", "0.9", "--split-seed", "4", "--"] + quick
+                     + ["--max-iters-per-epoch", "1", "--out", str(tmp_path / "split")]) == 0
+    assert json.loads((tmp_path / "split" / "split.json").read_text())["seed"] == 4
+    assert json.loads((tmp_path / "split" / "config.json").read_text())["options"]["seed"] == 3
