@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import backend, evaluate, plan, train
 from . import gans as registry
+from .ema import BUFFER_MODES
 from .cli import HelpFormatter, UsageError, non_negative_int, per_preset, positive_int, positive_seconds
 from .data import DataError, prepare_data
 from .data.prepare import PAPER_COVID_TRAIN
@@ -107,6 +108,9 @@ def build_parser():
     g.add_argument("--ema-decay", type=float, default=None, metavar="ALPHA",
                    help="MTT-GAN's teachers: teacher = alpha * teacher + (1 - alpha) * student after every step "
                         + per_preset(PRESET_DEFAULTS, "ema_decay"))
+    g.add_argument("--ema-buffers", choices=BUFFER_MODES, default=None,
+                   help="MTT-GAN's teachers: batch-norm running statistics averaged like the weights or copied "
+                        "from the student (default: average)")
     g.add_argument("--latent-dim", type=positive_int, default=None, metavar="N",
                    help="size of z, every generator's input (100 is the paper's) "
                         + per_preset(PRESET_DEFAULTS, "latent_dim"))
@@ -151,7 +155,7 @@ def gan_argv(args, name, extra, gans):
     if not gan.shares_pretraining_of:  # one that does loads the pretrained generator
         argv += _opt("--residual-init", args.residual_init) + _opt("--upsample-init", args.upsample_init)
     if gan.teachers:
-        argv += _opt("--ema-decay", args.ema_decay)
+        argv += _opt("--ema-decay", args.ema_decay) + _opt("--ema-buffers", args.ema_buffers)
     return argv + (["--tf32"] if args.tf32 else [])
 
 

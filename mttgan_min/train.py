@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from . import backend, gans
+from .ema import BUFFER_MODES
 from .cli import HelpFormatter, UsageError, exit_code, per_preset, sigterm_as_interrupt
 from .data import DataError
 from .models import LATENTS, PRESETS, RESIDUAL_INITS, UPSAMPLE_INITS
@@ -75,7 +76,7 @@ def build_parser():
       "(0 = no momentum; the paper's 0.5 is also G's) " + _per_preset("d_beta1"))
     a("--ema-decay", type=float, metavar="ALPHA", help="mtt only: teacher = alpha * teacher + "
       "(1 - alpha) * student after every step " + _per_preset("ema_decay"))
-    a("--ema-buffers", choices=("average", "copy"), help="mtt only: the teacher's batch-norm "
+    a("--ema-buffers", choices=BUFFER_MODES, help="mtt only: the teacher's batch-norm "
       "running statistics are averaged like weights or copied from the student (default: average)")
     a("--latent", choices=LATENTS, help="z ~ N(0, 1) or U[0, 1) (default: normal)")
     a("--latent-dim", type=int, metavar="N", help="size of z, the generator's input (the paper's is 100; with "

@@ -65,16 +65,17 @@ def test_reproduce_trains_four_gans_then_evaluates_and_continues(tmp_path, capsy
     assert all(j.status == "finished" for j in after.gan_jobs) and after.classifier_jobs[0].todo == 0
 
 
-def test_gan_hyperparameters_reach_every_gan_and_the_teacher_decay_only_mtt(tmp_path, capsys):
+def test_gan_hyperparameters_reach_every_gan_and_the_teachers_settings_only_mtt(tmp_path, capsys):
     out = tmp_path / "r"
     argv = ["--out", str(out), "--lr", "3e-5", "--d-lr", "5e-4", "--d-beta1", "0.2", "--ema-decay", "0.99",
-            "--latent-dim", "8", "--residual-init", "zero", "--upsample-init", "nearest"]
+            "--ema-buffers", "copy", "--latent-dim", "8", "--residual-init", "zero", "--upsample-init", "nearest"]
     args = reproduce.build_parser().parse_args(argv)
     args.preset = "tiny"
     for name, extra in reproduce.GAN_STEPS:
         given = vars(reproduce.train.build_parser().parse_args(reproduce.gan_argv(args, name, extra, out / "gans")))
         assert (given["lr"], given["d_lr"], given["d_beta1"], given["latent_dim"]) == (3e-5, 5e-4, 0.2, 8), name
         assert given.get("ema_decay") == (0.99 if name == "mtt" else None), name
+        assert given.get("ema_buffers") == ("copy" if name == "mtt" else None), name
         assert given.get("residual_init") == (None if "pretrained" in given else "zero"), name  # loads its G
         assert given.get("upsample_init") == (None if "pretrained" in given else "nearest"), name
     assert reproduce.main(argv + ["--ema-decay", "1.0", "--plan"]) == 2
