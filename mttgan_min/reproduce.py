@@ -22,10 +22,10 @@ from pathlib import Path
 
 from . import backend, evaluate, plan, train
 from . import gans as registry
-from .ema import BUFFER_MODES
 from .cli import HelpFormatter, UsageError, non_negative_int, per_preset, positive_int, positive_seconds
 from .data import DataError, prepare_data
 from .data.prepare import PAPER_COVID_TRAIN
+from .ema import BUFFER_MODES
 from .evaluation.classifiers import NAMES as CLASSIFIER_NAMES
 from .evaluation.trainsets import TrainSetError, check_pools
 from .models import PRESETS, RESIDUAL_INITS, UPSAMPLE_INITS

@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 
 from . import backend, gans
-from .ema import BUFFER_MODES
 from .cli import HelpFormatter, UsageError, exit_code, per_preset, sigterm_as_interrupt
 from .data import DataError
+from .ema import BUFFER_MODES
 from .models import LATENTS, PRESETS, RESIDUAL_INITS, UPSAMPLE_INITS
 from .run import rundir
 from .run.checkpoint import CheckpointError

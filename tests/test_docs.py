@@ -167,12 +167,13 @@ def test_many_teachers_leave_the_run_unchanged_and_one_reproduces_its_teacher(tm
     for group in ("G", "G_teacher", "D", "D_teacher"):   # the extra teachers change nothing of the run
         for k, v in plain[group].items():
             np.testing.assert_array_equal(with_many[group][k], v, err_msg=f"{group} {k}")
-    rows = list(csv.DictReader(open(tmp_path / "many" / "teachers.csv")))
+    rows = list(csv.DictReader((tmp_path / "many" / "teachers.csv").read_text().splitlines()))
     assert [(float(r["weights_decay"]), float(r["statistics_decay"])) for r in rows] == [
         (0.9, 0.9), (0.9, 0.0), (0.5, 0.9), (0.5, 0.0)]
     own = {}
     for name in ("realism", "diversity"):
-        own |= [r for r in csv.DictReader(open(tmp_path / "many" / f"{name}.csv")) if r["generator"] == "teacher"][-1]
+        lines = (tmp_path / "many" / f"{name}.csv").read_text().splitlines()
+        own |= [r for r in csv.DictReader(lines) if r["generator"] == "teacher"][-1]
     for k in many.COLUMNS[2:]:   # the pair of the run's own decay is the run's teacher, to the CSV's digits
         assert f"{float(rows[0][k]):.4f}" == own[k], k
     assert len({r["spread_ratio"] for r in rows}) == 4   # and the others are other teachers
