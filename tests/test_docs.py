@@ -103,11 +103,17 @@ def test_the_results_page_links_runs_that_hold_their_tables_and_small_files_only
     assert not big, f"files over 1 MB in docs/results: {big}"
 
 
-def test_collect_copies_a_finished_run_and_gathers_the_gan_measures(tmp_path, capsys):
+def load_script(path):
+    """A script of docs/ (not a package module) loaded as a module."""
     import importlib.util
-    spec = importlib.util.spec_from_file_location("collect", RESULTS / "collect.py")
-    collect = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(collect)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_collect_copies_a_finished_run_and_gathers_the_gan_measures(tmp_path, capsys):
+    collect = load_script(RESULTS / "collect.py")
     run = tmp_path / "run"
     assert collect.main([str(run), str(tmp_path / "dest")]) == 2
     assert "is not a finished reproduce run" in capsys.readouterr().err and not (tmp_path / "dest").exists()
@@ -134,14 +140,6 @@ def test_collect_copies_a_finished_run_and_gathers_the_gan_measures(tmp_path, ca
     final = (dest / "gan_measures.md").read_text().split("## Every epoch")[0]
     assert "| mtt | finetune 2 | teacher | 0.70 | 30.0 | 1.00 | 0.95 | 0.0% | 0.75 | 0.5% |" in final
     assert "finetune 1" not in final                         # only the last epoch in the first table
-
-
-def load_script(path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_many_teachers_leave_the_run_unchanged_and_one_reproduces_its_teacher(tmp_path, capsys):

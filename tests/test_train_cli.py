@@ -180,6 +180,7 @@ def test_learning_rates_per_preset():
     assert tiny["preset"] == "tiny" and (tiny["lr"], tiny["d_lr"]) == (5e-5, 2e-3)
     assert parse(["--preset", "paper", "--d-lr", "4e-5"])["d_lr"] == 4e-5
 
+
 def test_only_tiny_changes_the_papers_momentum_and_teacher():
     """paper and small keep the paper's beta1 of 0.5 for D (Sec. IV) and the teacher decay of 0.999; tiny's D
     has no momentum and its teacher a shorter memory (docs/design.md, "Presets and their defaults")."""

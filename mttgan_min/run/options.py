@@ -122,10 +122,9 @@ def check_values(cfg):
     for name in ("lr", "d_lr"):
         if not (math.isfinite(cfg[name]) and cfg[name] > 0):
             raise UsageError(f"{opt(name)} must be a positive number, not {cfg[name]}.")
-    if not 0.0 <= cfg["d_beta1"] < 1.0:
-        raise UsageError(f"--d-beta1 must be in [0, 1), not {cfg['d_beta1']}.")
-    if cfg["ema_decay"] is not None and not 0.0 <= cfg["ema_decay"] < 1.0:
-        raise UsageError(f"--ema-decay must be in [0, 1), not {cfg['ema_decay']}.")
+    for name in ("d_beta1", "ema_decay"):  # ema_decay is None for a GAN without teachers
+        if cfg[name] is not None and not 0.0 <= cfg[name] < 1.0:
+            raise UsageError(f"{opt(name)} must be in [0, 1), not {cfg[name]}.")
 
 
 def resolve_folders(cfg):
